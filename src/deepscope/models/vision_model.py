@@ -1,0 +1,90 @@
+"""`VisionModel`: a network plus its input normalization, addressed by layer names."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from deepscope.errors import unknown_name_error
+
+LOGITS = "logits"
+
+
+class VisionModel(nn.Module):
+    """Wraps `net` so that it takes RGB images in [0, 1]; layers are named as in `net`.
+
+    `aliases` maps extra names (e.g. the paper's `mixed4c`) to module names of `net`.
+    `classes` holds the output class names when the model is a classifier.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        mean: Sequence[float] = (0.485, 0.456, 0.406),
+        std: Sequence[float] = (0.229, 0.224, 0.225),
+        *,
+        name: str = "custom",
+        input_size: int = 224,
+        classes: Sequence[str] | None = None,
+        aliases: dict[str, str] | None = None,
+    ):
+        super().__init__()
+        self.net = net.eval()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        self.name = name
+        self.input_size = input_size
+        self.classes = list(classes) if classes is not None else None
+        self.aliases = dict(aliases or {})
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits for images in [0, 1], shape (B, 3, H, W)."""
+        return self.net((images - self.mean) / self.std)
+
+    @property
+    def device(self) -> torch.device:
+        return self.mean.device
+
+    def layer_names(self) -> list[str]:
+        """Every addressable module name of the network, in definition order."""
+        return [n for n, _ in self.net.named_modules() if n]
+
+    def resolve(self, name: str) -> str:
+        """The module name in `net` for a layer name or alias; `logits` stays `logits`."""
+        if name == LOGITS:
+            return name
+        name = self.aliases.get(name, name)
+        modules = dict(self.net.named_modules())
+        if name not in modules or not name:
+            raise unknown_name_error(
+                f"layer for model {self.name!r}:",
+                name,
+                list(self.aliases) + self.layer_names() + [LOGITS],
+                f"run `deepscope layers --model {self.name}` to list them",
+            )
+        return name
+
+    def module(self, name: str) -> nn.Module:
+        """The `nn.Module` a layer name (or alias) refers to."""
+        return dict(self.net.named_modules())[self.resolve(name)]
+
+    def class_index(self, label: str | int) -> int:
+        """Index of a class given its index, its name, or a unique part of its name."""
+        n = len(self.classes) if self.classes else None
+        if isinstance(label, int) or (isinstance(label, str) and label.strip().lstrip("-").isdigit()):
+            idx = int(label)
+            if n is not None and not 0 <= idx < n:
+                raise unknown_name_error("class index", str(idx), [], f"valid indices are 0..{n - 1}")
+            return idx
+        if not self.classes:
+            raise unknown_name_error("class", str(label), [], "this model has no class names: use an index")
+        wanted = label.strip().lower().replace("_", " ")
+        lowered = [c.lower() for c in self.classes]
+        if wanted in lowered:
+            return lowered.index(wanted)
+        partial = [i for i, c in enumerate(lowered) if wanted in c]
+        if len(partial) == 1:
+            return partial[0]
+        candidates = [self.classes[i] for i in partial] or self.classes
+        raise unknown_name_error("class", label, candidates, "give the exact name or its index")

@@ -1,0 +1,127 @@
+"""Load models by name, each with its preprocessing built in (inputs are RGB in [0, 1])."""
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from deepscope.errors import DeepscopeError, unknown_name_error
+from deepscope.models.classes import classes_for
+from deepscope.models.efficientnet_lite import OFFLINE_MODELS, build_efficientnet_lite
+from deepscope.models.vision_model import VisionModel
+
+DEFAULT_MODEL = "efficientnet_lite0"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# InceptionV1 layer names of the activation-atlas paper -> torchvision's GoogLeNet modules.
+GOOGLENET_ALIASES = {
+    f"mixed{block}": f"inception{block}" for block in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
+}
+
+
+def available_models() -> list[str]:
+    """Names `load_model` knows: the offline ones first, then torchvision's and timm's."""
+    import timm
+    import torchvision
+
+    return list(OFFLINE_MODELS) + sorted(torchvision.models.list_models()) + timm.list_models()
+
+
+def load_model(
+    name: str = DEFAULT_MODEL,
+    *,
+    weights: str | os.PathLike | None = None,
+    pretrained: bool = True,
+    device: str | torch.device | None = None,
+) -> VisionModel:
+    """A `VisionModel` for `name`, in eval mode, on `device` (default CPU).
+
+    `weights` is a local state-dict file, for machines that cannot download the usual weights.
+    """
+    if name in OFFLINE_MODELS:
+        net, mean, std, size = build_efficientnet_lite(name)
+        aliases = {}
+    else:
+        net, mean, std, size = _build_online(name, weights, pretrained)
+        aliases = GOOGLENET_ALIASES if name == "googlenet" else {}
+    if weights is not None and name in OFFLINE_MODELS:
+        net.load_state_dict(_read_state_dict(weights))
+    model = VisionModel(
+        net, mean, std, name=name, input_size=size, classes=classes_for(_num_outputs(net)), aliases=aliases
+    )
+    return model.to(device or "cpu").eval()
+
+
+def _build_online(name: str, weights, pretrained: bool):
+    """torchvision first, then timm; weights through their own download mechanisms."""
+    import timm
+    import torchvision
+
+    fetch = pretrained and weights is None
+    try:
+        if name in torchvision.models.list_models():
+            return _build_torchvision(name, fetch, weights)
+        if timm.is_model(name):
+            net = timm.create_model(name, pretrained=fetch)
+            if weights is not None:
+                net.load_state_dict(_read_state_dict(weights))
+            cfg = timm.data.resolve_data_config({}, model=net)
+            return net, tuple(cfg["mean"]), tuple(cfg["std"]), int(cfg["input_size"][-1])
+    except DeepscopeError:
+        raise
+    except (OSError, RuntimeError) as err:
+        if not fetch:
+            raise DeepscopeError(f"could not load weights for {name!r}: {err}") from err
+        raise DeepscopeError(
+            f"could not fetch the pretrained weights of {name!r} ({type(err).__name__}: {err}). "
+            "Without a network connection, download the state dict on another machine and pass it "
+            "with --weights FILE (Python: load_model(name, weights=FILE))"
+        ) from err
+    raise unknown_name_error(
+        "model", name, available_models(), "any torchvision or timm model name, or efficientnet_lite0/1"
+    )
+
+
+def _build_torchvision(name: str, fetch: bool, weights):
+    import torchvision
+
+    enum = torchvision.models.get_model_weights(name)
+    default = enum.DEFAULT
+    kwargs = {}
+    if name in ("googlenet", "inception_v3") and not fetch:
+        # As torchvision builds them with pretrained weights: ImageNet normalization converted inside.
+        kwargs = {"aux_logits": False, "init_weights": False, "transform_input": True}
+    net = torchvision.models.get_model(name, weights=default if fetch else None, **kwargs)
+    if weights is not None:
+        net.load_state_dict(_read_state_dict(weights), strict=False)
+    preset = default.transforms()
+    size = int(preset.crop_size[0]) if hasattr(preset, "crop_size") else 224
+    mean = tuple(getattr(preset, "mean", IMAGENET_MEAN))
+    std = tuple(getattr(preset, "std", IMAGENET_STD))
+    return net, mean, std, size
+
+
+def _read_state_dict(path) -> dict:
+    if not os.path.isfile(path):
+        raise DeepscopeError(f"weights file {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+        raise DeepscopeError(f"could not read weights file {str(path)!r}: {err}") from err
+    return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+def _num_outputs(net: nn.Module) -> int | None:
+    """Number of logits of a classifier (last Linear layer's outputs), if there is one."""
+    last = None
+    for module in net.modules():
+        if isinstance(module, nn.Linear):
+            last = module
+    return last.out_features if last is not None else None
+
+
+def from_module(net: nn.Module, mean=IMAGENET_MEAN, std=IMAGENET_STD, **kwargs) -> VisionModel:
+    """Wrap any `nn.Module` (taking normalized input) so that it takes RGB in [0, 1]."""
+    return VisionModel(net, mean, std, **kwargs)

@@ -1,0 +1,156 @@
+"""The one optimization loop: (model, objectives, parameterization, transforms) -> images."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from deepscope.errors import DeepscopeError
+from deepscope.models.capture import capture
+from deepscope.models.rectifiers import override_rectifiers
+from deepscope.models.vision_model import VisionModel
+from deepscope.render.objectives import Objective
+from deepscope.render.param import DEFAULT_LR, make_param
+from deepscope.render.transforms import TRANSFORM_SETS, Transform, compose
+
+
+@dataclass
+class RenderResult:
+    """Rendered images (N·n, 3, H, W) in [0, 1] on the CPU, with each image's final score.
+
+    Image `i * n + j` is variant `j` of objective `i` (n = images per objective).
+    """
+
+    images: torch.Tensor
+    scores: torch.Tensor
+    objectives: list[str]
+    images_per_objective: int = 1
+    history: list[float] = field(default_factory=list)  # mean score per step
+
+    def label(self, index: int) -> str:
+        obj = self.objectives[index // self.images_per_objective]
+        return obj if self.images_per_objective == 1 else f"{obj}#{index % self.images_per_objective}"
+
+
+@contextlib.contextmanager
+def frozen(model: torch.nn.Module):
+    """Switch off weight gradients (never used when rendering) and restore them afterwards."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def _group_scores(objectives: Sequence[Objective], acts: dict, group: int, attempts: int) -> torch.Tensor:
+    """Scores (B,) where objective i scores its attempts' groups of `group` images each."""
+    parts = []
+    size = group * attempts
+    for i, objective in enumerate(objectives):
+        for a in range(attempts):
+            start = i * size + a * group
+            sliced = {k: v[start:start + group] for k, v in acts.items()}
+            parts.append(objective.score(sliced))
+    return torch.cat(parts)
+
+
+def _check_args(size: int, steps: int, objectives) -> None:
+    if size < 8:
+        raise DeepscopeError(f"image size {size} is too small: use at least 8 pixels")
+    if steps < 1:
+        raise DeepscopeError(f"steps must be positive, got {steps}")
+    if not objectives:
+        raise DeepscopeError("nothing to render: give at least one objective")
+
+
+def render(
+    model: VisionModel,
+    objectives: Objective | Sequence[Objective],
+    *,
+    size: int = 128,
+    steps: int = 256,
+    param: str = "fft",
+    lr: float | None = None,
+    transforms: str | Sequence[Transform] = "standard",
+    images_per_objective: int = 1,
+    attempts: int = 1,
+    redirect_steps: int = 16,
+    seed: int = 0,
+    progress: bool = True,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
+) -> RenderResult:
+    """Render images maximizing each objective; all objectives and attempts share one batch.
+
+    - `param`: `fft` (Fourier, decorrelated colour), `pixel` or `maco` (phase only).
+    - `transforms`: a name from `TRANSFORM_SETS` or a list of transforms.
+    - `images_per_objective`: n images per objective (objectives such as `diversity` see all n).
+    - `attempts`: render each objective this many times and keep the best (highest final score).
+    - `redirect_steps`: first steps with the redirected ReLU gradient (wakes dead units).
+    Same seed, same images. The final score is measured on the untransformed image.
+    """
+    objectives = [objectives] if isinstance(objectives, Objective) else list(objectives)
+    _check_args(size, steps, objectives)
+    generator = torch.Generator().manual_seed(seed)
+    group, batch = images_per_objective, len(objectives) * images_per_objective * attempts
+    device = model.device
+    image_param = make_param(param, batch, size, generator=generator).to(device)
+    optimizer = (torch.optim.NAdam if param == "maco" else torch.optim.Adam)(
+        image_param.parameters(), lr=lr if lr is not None else DEFAULT_LR[param])
+    transform = compose(TRANSFORM_SETS[transforms]() if isinstance(transforms, str) else transforms)
+    layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
+    history = []
+    with frozen(model), capture(model, layers, truncate=True) as cap:
+        bar = tqdm(range(steps), desc="render", disable=not progress, leave=False)
+        for step in bar:
+            optimizer.zero_grad(set_to_none=True)
+            images = transform(image_param(), generator)
+            redirect = override_rectifiers("redirected") if step < redirect_steps else contextlib.nullcontext()
+            with redirect:
+                scores = _group_scores(objectives, cap(images), group, attempts)
+            loss = -scores.sum()
+            if not torch.isfinite(loss):
+                raise DeepscopeError(f"the objective became {loss.item()} at step {step}: lower the learning "
+                                     "rate (--lr) or check the model for NaNs")
+            loss.backward()
+            optimizer.step()
+            history.append(scores.detach().mean().item())
+            if progress and step % 16 == 0:
+                bar.set_postfix(score=f"{history[-1]:.3g}")
+            if callback is not None:
+                callback(step, scores.detach())
+        with torch.no_grad():
+            final = image_param()
+            final_scores = _group_scores(objectives, cap(final), group, attempts)
+    images, scores = _best_attempts(final, final_scores, len(objectives), group, attempts)
+    return RenderResult(images.cpu(), scores.cpu(), [o.name for o in objectives], group, history)
+
+
+def _best_attempts(images, scores, n_objectives: int, group: int, attempts: int):
+    """Keep, per objective, the attempt whose images score highest in total."""
+    if attempts == 1:
+        return images, scores
+    shaped = scores.view(n_objectives, attempts, group)
+    best = shaped.sum(-1).argmax(1)
+    keep = torch.cat([(i * attempts + best[i]) * group + torch.arange(group) for i in range(n_objectives)])
+    return images[keep], scores[keep]
+
+
+def score_images(model: VisionModel, objectives: Sequence[Objective], images: torch.Tensor,
+                 batch_size: int = 32) -> torch.Tensor:
+    """Score of each image under each objective, (N_images, N_objectives), no gradients."""
+    layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
+    rows = []
+    with torch.no_grad(), capture(model, layers, truncate=True) as cap:
+        for start in range(0, len(images), batch_size):
+            acts = cap(images[start:start + batch_size].to(model.device))
+            rows.append(torch.stack([o.score(acts) for o in objectives], 1).cpu())
+    return torch.cat(rows) if rows else torch.zeros(0, len(objectives))
+
+
+__all__ = ["RenderResult", "render", "score_images", "frozen"]

@@ -1,0 +1,96 @@
+"""Parameterizations: modules whose forward returns an image batch (B, 3, H, W) in [0, 1]."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from deepscope.render.color import recorrelate
+from deepscope.render.spectrum import natural_magnitude
+
+
+def _fft_frequencies(height: int, width: int) -> torch.Tensor:
+    fy = torch.fft.fftfreq(height)[:, None]
+    fx = torch.fft.rfftfreq(width)[None, :]
+    return torch.sqrt(fx * fx + fy * fy)
+
+
+def _to_rgb(image: torch.Tensor, decorrelated: bool) -> torch.Tensor:
+    return torch.sigmoid(recorrelate(image) if decorrelated else image)
+
+
+class PixelImage(nn.Module):
+    """Free pixels (in decorrelated colour by default), squashed to [0, 1] by a sigmoid."""
+
+    def __init__(self, batch: int, height: int, width: int, *, sd: float = 0.01, decorrelated: bool = True,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.pixels = nn.Parameter(torch.randn(batch, 3, height, width, generator=generator) * sd)
+        self.decorrelated = decorrelated
+
+    def forward(self) -> torch.Tensor:
+        return _to_rgb(self.pixels, self.decorrelated)
+
+
+class FourierImage(nn.Module):
+    """Fourier-space image, spectrum scaled by 1/frequency (Olah et al. 2017), decorrelated colour."""
+
+    def __init__(self, batch: int, height: int, width: int, *, sd: float = 0.01, decay_power: float = 1.0,
+                 decorrelated: bool = True, generator: torch.Generator | None = None):
+        super().__init__()
+        freqs = _fft_frequencies(height, width)
+        scale = 1.0 / freqs.clamp_min(1.0 / max(height, width)) ** decay_power
+        self.register_buffer("scale", scale[None, None] / 4.0)
+        self.size = (height, width)
+        self.spectrum = nn.Parameter(torch.randn(batch, 3, *freqs.shape, 2, generator=generator) * sd)
+        self.decorrelated = decorrelated
+
+    def forward(self) -> torch.Tensor:
+        spectrum = torch.view_as_complex(self.spectrum) * self.scale
+        image = torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
+        return _to_rgb(image, self.decorrelated)
+
+
+class MacoImage(nn.Module):
+    """MaCo (Fel et al. 2023): only the Fourier phase is optimized; the magnitude is the average
+    spectrum of natural images, so the image keeps natural-image statistics on deep networks."""
+
+    def __init__(self, batch: int, height: int, width: int, *, contrast: float = 2.0,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.register_buffer("magnitude", natural_magnitude(height, width)[None].clone())
+        phase = (torch.rand(batch, 3, height, width // 2 + 1, generator=generator) * 2 - 1) * math.pi
+        self.phase = nn.Parameter(phase)
+        self.size = (height, width)
+        self.contrast = contrast
+
+    def forward(self) -> torch.Tensor:
+        spectrum = torch.polar(self.magnitude.expand_as(self.phase), self.phase)
+        image = torch.fft.irfft2(spectrum, s=self.size, norm="ortho")
+        flat = image.flatten(1)
+        image = (image - flat.mean(1).view(-1, 1, 1, 1)) / flat.std(1).clamp_min(1e-8).view(-1, 1, 1, 1)
+        return torch.sigmoid(self.contrast * recorrelate(image))
+
+
+class FixedImage(nn.Module):
+    """A given image batch, not optimized (for evaluating or pasting real images)."""
+
+    def __init__(self, images: torch.Tensor):
+        super().__init__()
+        self.register_buffer("images", images.clamp(0, 1))
+
+    def forward(self) -> torch.Tensor:
+        return self.images
+
+
+PARAMS = {"fft": FourierImage, "pixel": PixelImage, "maco": MacoImage}
+DEFAULT_LR = {"fft": 0.05, "pixel": 0.05, "maco": 1.0}
+
+
+def make_param(kind: str, batch: int, height: int, width: int | None = None, *,
+               generator: torch.Generator | None = None) -> nn.Module:
+    """A parameterization by name: `fft` (default), `pixel` or `maco`."""
+    if kind not in PARAMS:
+        raise ValueError(f"unknown parameterization {kind!r}; choose one of {', '.join(PARAMS)}")
+    return PARAMS[kind](batch, height, width or height, generator=generator)
