@@ -44,3 +44,43 @@ def list_layers(model: VisionModel, size: int | None = None) -> list[LayerInfo]:
             h.remove()
     reverse_alias = {v: k for k, v in model.aliases.items()}
     return [LayerInfo(n, type(m).__name__, shapes.get(n), calls.get(n, 0), reverse_alias.get(n)) for n, m in named]
+
+
+@torch.no_grad()
+def layer_shape(model: VisionModel, name: str, size: int | None = None) -> tuple:
+    """Output shape of one layer for one `size`x`size` image (e.g. (112, 14, 14))."""
+    from deepscope.models.capture import activations
+
+    size = size or model.input_size
+    return tuple(activations(model, torch.full((1, 3, size, size), 0.5, device=model.device), [name])[name].shape[1:])
+
+
+def check_channels(model: VisionModel, layer: str, channels, size: int | None = None) -> int:
+    """Number of channels of `layer`; a clear error if any of `channels` is out of range."""
+    from deepscope.errors import DeepscopeError
+
+    count = layer_shape(model, layer, size)[0]
+    bad = [c for c in channels if not 0 <= c < count]
+    if bad:
+        raise DeepscopeError(f"channel {bad[0]} is out of range: layer {layer!r} has {count} channels (0..{count - 1})")
+    return count
+
+
+_SKIP_KINDS = ("ReLU", "ReLU6", "SiLU", "GELU", "Identity", "Dropout", "BatchNorm2d", "BatchNormAct2d",
+               "Hardswish", "Sigmoid", "Flatten", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+               "SelectAdaptivePool2d")
+
+
+def suggest_layers(model: VisionModel, count: int = 5) -> list[str]:
+    """A spread of block-level layers (e.g. `blocks.1`..`blocks.6`) for an overview of the model."""
+    infos = list_layers(model)
+    candidates = [i.name for i in infos
+                  if i.shape is not None and len(i.shape) == 3 and i.calls == 1 and i.name.count(".") <= 1
+                  and i.kind not in _SKIP_KINDS and not i.name.endswith((".act", ".drop"))]
+    by_depth = [[n for n in candidates if n.count(".") == d] for d in (0, 1)]
+    blocks = next((names for names in by_depth if len(names) >= count), max(by_depth, key=len))
+    if len(blocks) <= count:
+        return blocks
+    step = (len(blocks) - 1) / (count - 1) if count > 1 else 0
+    picked = [blocks[round(i * step)] for i in range(count)]
+    return list(dict.fromkeys(picked))

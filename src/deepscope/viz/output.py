@@ -1,0 +1,29 @@
+"""Output folders: created up front, and a clear error when they cannot be written."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from deepscope.errors import DeepscopeError
+
+
+def prepare_output_dir(path: str | os.PathLike) -> Path:
+    """Create `path` if needed and check that files can be written there (before any work)."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise DeepscopeError(f"cannot write to output folder {str(out)!r} ({err.strerror or err}); "
+                             "choose another --out") from err
+    return out
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a text file so that readers never see it half-written."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,37 @@
+"""Shared fixtures: threads pinned, the embedded model loaded once, the shared data located."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(int(os.environ.get("DEEPSCOPE_TEST_THREADS", "2")))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DEEPSCOPE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The embedded default (EfficientNet-Lite0 with real ImageNet weights), loaded once."""
+    from deepscope.models import load_model
+
+    return load_model("efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def imagenet_samples() -> Path:
+    """`../shared/data/imagenet-samples` (1000 images), or a skip saying why."""
+    path = SHARED_DATA / "imagenet-samples"
+    if not path.is_dir():
+        pytest.skip(f"shared ImageNet samples not found at {path} (set DEEPSCOPE_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cue_conflict() -> Path:
+    """`../shared/data/cue-conflict`, or a skip saying why."""
+    path = SHARED_DATA / "cue-conflict"
+    if not path.is_dir():
+        pytest.skip(f"shared cue-conflict data not found at {path} (set DEEPSCOPE_SHARED_DATA)")
+    return path
