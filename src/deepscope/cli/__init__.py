@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deepscope.cli import layers_cmd, render_cmd
+from deepscope.cli import layers_cmd, render_cmd, shape_bias_cmd
 from deepscope.errors import DeepscopeError
 
 # Each module has `add_parser(subparsers)` that registers its sub-command with `func=run`.
-COMMANDS = [render_cmd, layers_cmd]
+COMMANDS = [render_cmd, layers_cmd, shape_bias_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,98 @@
+"""The shape-bias measurement of one model, end to end: decisions (resumable), numbers, plot, report."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from deepscope.models.vision_model import VisionModel
+from deepscope.probes.decisions import Observer, write_decisions
+from deepscope.probes.evaluate import accuracy, decide
+from deepscope.probes.shape_bias import shape_bias
+from deepscope.probes.shape_plot import PlotEntry, plot_shape_bias
+from deepscope.probes.sixteen import SixteenClassMapping
+from deepscope.probes.stimuli import Stimulus
+from deepscope.viz.output import write_atomic
+
+STATE_FILE = ".shape-bias-state.json"
+SAVE_EVERY = 64  # images between progress saves
+
+
+class _Progress:
+    """Decisions made so far, kept in `out/STATE_FILE` under a key naming the model and mapping."""
+
+    def __init__(self, out: Path, key: str):
+        self.path = out / STATE_FILE
+        state = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.key = key
+        self.done: dict[str, dict[str, str]] = state.get("done", {}) if state.get("key") == key else {}
+        self._unsaved = 0
+
+    def known(self, name: str) -> dict[str, str]:
+        return self.done.setdefault(name, {})
+
+    def add(self, name: str, stimuli_by_name: dict[str, Stimulus], decisions) -> None:
+        for d in decisions:
+            self.done[name][str(stimuli_by_name[d.image].path)] = d.response
+        self._unsaved += len(decisions)
+        if self._unsaved >= SAVE_EVERY:
+            self.save()
+
+    def save(self) -> None:
+        write_atomic(self.path, json.dumps({"key": self.key, "done": self.done}))
+        self._unsaved = 0
+
+
+def _decide_set(model, name, stimuli, mapping, progress_store, batch_size, progress):
+    by_name = {s.name: s for s in stimuli}
+    return decide(model, stimuli, mapping, batch_size=batch_size, known=progress_store.known(name),
+                  progress=progress, desc=name,
+                  on_batch=lambda new: progress_store.add(name, by_name, new))
+
+
+def measure_model(model: VisionModel, mapping: SixteenClassMapping, out: str | os.PathLike,
+                  cue_conflict: Sequence[Stimulus], *, edges: Sequence[Stimulus] = (),
+                  silhouettes: Sequence[Stimulus] = (), reference: Sequence[Observer] = (),
+                  mapping_source: str = "packaged", batch_size: int | None = None,
+                  progress: bool = True) -> dict:
+    """Decide every image, write decisions CSVs, `shape_bias.png` and `report.json` to `out`; return the report.
+
+    A rerun with the same model and mapping into the same folder reuses the decisions already made.
+    """
+    out = Path(out)
+    key = json.dumps([model.name, mapping.categories, sorted(mapping.indices.items())], default=list)
+    store = _Progress(out, key)
+    started = time.perf_counter()
+    report: dict = {"model": model.name, "mapping": mapping_source, "input_size": model.input_size}
+    decisions = _decide_set(model, "cue_conflict", cue_conflict, mapping, store, batch_size, progress)
+    result = shape_bias(decisions, mapping.categories)
+    write_decisions(out / "decisions_cue_conflict.csv", model.name, decisions)
+    report["cue_conflict"] = {"images": len(decisions), **result.as_dict()}
+    for name, stimuli in (("edges", edges), ("silhouettes", silhouettes)):
+        if stimuli:
+            made = _decide_set(model, name, stimuli, mapping, store, batch_size, progress)
+            acc, per = accuracy(made, mapping.categories)
+            write_decisions(out / f"decisions_{name}.csv", model.name, made)
+            report[name] = {"images": len(made), "accuracy_16": acc, "per_category": per}
+    store.save()
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["reference"] = [o.as_dict() for o in reference]
+    entries = [PlotEntry(o.label, o.shape_bias, o.per_category, o.human) for o in reference if o.human]
+    entries.append(PlotEntry(model.name, result.shape_bias, result.per_category))
+    plot_shape_bias(entries, mapping.categories, out / "shape_bias.png",
+                    title=f"Shape bias of {model.name} on {len(decisions)} cue-conflict images")
+    report["plot"] = "shape_bias.png"
+    write_atomic(out / "report.json", json.dumps(report, indent=1))
+    return report
+
+
+def score_decision_files(observers: Sequence[Observer], categories: Sequence[str], out: str | os.PathLike) -> dict:
+    """Report and plot for published decision files only (no model run)."""
+    out = Path(out)
+    report = {"observers": [o.as_dict() for o in observers], "plot": "shape_bias.png"}
+    entries = [PlotEntry(o.label, o.shape_bias, o.per_category, o.human) for o in observers]
+    plot_shape_bias(entries, categories, out / "shape_bias.png", title="Shape bias from decision files")
+    write_atomic(out / "report.json", json.dumps(report, indent=1))
+    return report
