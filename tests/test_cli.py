@@ -1,0 +1,82 @@
+"""The command line: outputs as documented, user errors without tracebacks, same seed same images."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from deepscope.cli import main
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_render_writes_images_sheet_and_results(tmp_path, capsys):
+    out = tmp_path / "r"
+    argv = ["render", "--layer", "blocks.3", "--channels", "0-1", "--size", "32", "--steps", "3",
+            "--seed", "0", "--out", str(out), "--no-progress"]
+    code, _, err = _run(argv, capsys)
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    assert [r["objective"] for r in results] == ["channel(blocks.3:0)", "channel(blocks.3:1)"]
+    assert all(isinstance(r["score"], float) and (out / r["image"]).is_file() for r in results)
+    assert (out / "contact_sheet.png").is_file()
+    first = [(out / r["image"]).read_bytes() for r in results]
+    # same seed, same images (a fresh run in another folder)
+    out2 = tmp_path / "r2"
+    assert _run(argv[:-3] + ["--out", str(out2), "--no-progress"], capsys)[0] == 0
+    assert [(out2 / r["image"]).read_bytes() for r in results] == first
+
+
+def test_rerun_skips_finished_batches(tmp_path, capsys):
+    out = tmp_path / "r"
+    argv = ["render", "--layer", "blocks.2", "--channels", "0-3", "--batch", "2", "--size", "16", "--steps", "2",
+            "--out", str(out), "--no-progress"]
+    assert _run(argv, capsys)[0] == 0
+    stamp = {p.name: p.stat().st_mtime_ns for p in out.glob("channel_*.png")}
+    assert _run(argv, capsys)[0] == 0
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("channel_*.png")} == stamp
+    assert len(json.loads((out / "results.json").read_text())) == 4
+
+
+def test_class_and_neuron_objectives(tmp_path, capsys):
+    out = tmp_path / "c"
+    code, _, err = _run(["render", "--class", "goldfish", "--class", "3", "--size", "32", "--steps", "2",
+                         "--out", str(out), "--no-progress"], capsys)
+    assert code == 0, err
+    names = [r["objective"] for r in json.loads((out / "results.json").read_text())]
+    assert names == ["class(goldfish)", "class(tiger shark)"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["render", "--model", "efficientnet_lite9"], "unknown model 'efficientnet_lite9'; close matches"),
+    (["render", "--layer", "blocks.44"], "close matches: blocks.4"),
+    (["render", "--layer", "blocks.4", "--channels", "112"], "out of range: layer 'blocks.4' has 112 channels"),
+    (["render", "--layer", "blocks.4", "--channels", "x-y"], "cannot read --channels"),
+    (["render", "--size", "4"], "too small"),
+    (["render", "--steps", "0"], "steps must be positive"),
+    (["render", "--class", "no such class"], "unknown class"),
+])
+def test_user_errors_are_one_clear_line(tmp_path, capsys, args, message):
+    code, _, err = _run(args + ["--out", str(tmp_path / "o"), "--no-progress"], capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = subprocess.run([sys.executable, "-m", "deepscope.cli", "render", "--out", str(blocker / "sub")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "cannot write to output folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_layers_lists_shapes(capsys):
+    code, out, _ = _run(["layers"], capsys)
+    assert code == 0
+    line = next(l for l in out.splitlines() if l.startswith("blocks.4 "))
+    assert "112x14x14" in line

@@ -1,0 +1,83 @@
+"""Robust image loading: every odd file either loads as RGB in [0, 1] or fails with a clear error."""
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepscope.data import ImageError, image_files, load_image, load_image_resized
+from deepscope.errors import DeepscopeError
+
+
+def _save(tmp_path, name, image, **kw):
+    path = tmp_path / name
+    image.save(path, **kw)
+    return path
+
+
+@pytest.mark.parametrize("mode, fmt", [("L", "png"), ("CMYK", "jpeg"), ("RGBA", "png"), ("LA", "png"),
+                                       ("P", "png"), ("RGB", "webp"), ("I;16", "png")])
+def test_odd_modes_load_as_rgb(tmp_path, mode, fmt):
+    if mode == "I;16":
+        arr = (np.linspace(0, 65535, 32 * 32).reshape(32, 32)).astype(np.uint16)
+        image = Image.fromarray(arr)
+    else:
+        image = Image.new("RGB", (32, 32), (200, 40, 10)).convert(mode)
+    tensor = load_image(_save(tmp_path, f"x.{fmt}", image))
+    assert tensor.shape == (3, 32, 32)
+    assert 0 <= tensor.min() and tensor.max() <= 1
+    if mode == "I;16":
+        assert tensor.max() > 0.95 and tensor.min() < 0.05  # 16-bit range mapped, not clipped
+
+
+def test_rgba_composites_over_grey(tmp_path):
+    image = Image.new("RGBA", (16, 16), (255, 0, 0, 0))
+    tensor = load_image(_save(tmp_path, "clear.png", image))
+    assert abs(tensor.mean().item() - 128 / 255) < 0.01
+
+
+def test_truncated_and_corrupt_files_fail_clearly(tmp_path):
+    good = _save(tmp_path, "good.jpg", Image.new("RGB", (64, 64), "blue"))
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[:200])
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"this is not an image")
+    for path in (truncated, corrupt):
+        with pytest.raises(ImageError, match=path.name):
+            load_image(path)
+
+
+def test_tiny_image_fails_clearly(tmp_path):
+    with pytest.raises(ImageError, match="at least 8 px"):
+        load_image(_save(tmp_path, "tiny.png", Image.new("RGB", (3, 3))))
+
+
+def _png_header_only(path, width, height):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) +
+                     chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_is_refused(tmp_path):
+    with pytest.raises(ImageError, match="too large"):
+        load_image(_png_header_only(tmp_path / "huge.png", 20000, 20000))
+
+
+def test_resize_center_crop(tmp_path):
+    path = _save(tmp_path, "wide.png", Image.new("RGB", (200, 100), "white"))
+    assert load_image_resized(path, 64).shape == (3, 64, 64)
+
+
+def test_folders(tmp_path):
+    with pytest.raises(DeepscopeError, match="does not exist"):
+        image_files(tmp_path / "missing")
+    with pytest.raises(DeepscopeError, match="no image files"):
+        image_files(tmp_path)
+    (tmp_path / "sub").mkdir()
+    _save(tmp_path / "sub", "a.PNG", Image.new("RGB", (16, 16)))
+    (tmp_path / "notes.txt").write_text("x")
+    assert [p.name for p in image_files(tmp_path)] == ["a.PNG"]
