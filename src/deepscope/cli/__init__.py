@@ -5,10 +5,12 @@ import argparse
 import sys
 
 from deepscope.cli import layers_cmd, render_cmd, shape_bias_cmd
+from deepscope.cli import patch_cmd  # probes
 from deepscope.errors import DeepscopeError
 
 # Each module has `add_parser(subparsers)` that registers its sub-command with `func=run`.
 COMMANDS = [render_cmd, layers_cmd, shape_bias_cmd]
+COMMANDS += [patch_cmd]  # probes
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,151 @@
+"""Patch experiments end to end (Carter et al. 2019): candidates -> screening -> full flip rates
+against a same-size noise control -> JSON report and figure.
+
+1. Predictions of the unmodified images (the "before").
+2. Pairs: given, or the most confusable pairs of the model (`confusable_pairs`).
+3. Per pair, every candidate patch and the noise control are screened on `screen` eligible images
+   at every placement; with several automatic pairs, the pair whose best candidate beats its noise
+   control by the widest margin is chosen.
+4. The best screened candidate of each pair and the noise control are measured on every eligible image.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from deepscope.models.vision_model import VisionModel
+from deepscope.probes.flips import FlipResult, flip_hits
+from deepscope.probes.image_set import ImageSet, predict
+from deepscope.probes.paste import RATIOS, NoisePatch, placements
+from deepscope.probes.patch_pairs import confusable_pairs, eligible_rows
+from deepscope.probes.patch_sources import CandidateSource, gather_candidates
+from deepscope.probes.patch_state import PatchState
+from deepscope.viz.output import write_atomic
+
+NOISE = "noise"
+
+
+@dataclass
+class PatchSettings:
+    mode: str = "universal"  # or "targeted"
+    ratios: Sequence[float] = RATIOS
+    screen: int = 48  # eligible images each candidate is screened on
+    auto_pairs: int = 3  # pairs considered when none is given
+    batch_size: int = 8
+    seed: int = 0
+    progress: bool = True
+
+
+def _spread(rows: list[int], count: int) -> list[int]:
+    """`count` rows evenly spread over `rows` (all of them if there are fewer)."""
+    if count >= len(rows):
+        return list(rows)
+    step = len(rows) / count
+    return [rows[int(i * step)] for i in range(count)]
+
+
+def _margin(result: dict) -> float:
+    return result["best"]["best_rate"] - result["noise"]["best_rate"]
+
+
+class PatchExperiment:
+    def __init__(self, model: VisionModel, images: ImageSet, sources: Sequence[CandidateSource], out: str | os.PathLike,
+                 settings: PatchSettings, source_key: str = ""):
+        self.model, self.images, self.sources, self.settings = model, images, list(sources), settings
+        self.out = Path(out)
+        self.places = placements(settings.ratios)
+        key = json.dumps([model.name, [str(p) for p in images.paths], settings.mode, list(settings.ratios),
+                          settings.seed, source_key])
+        self.state = PatchState(self.out, hashlib.sha256(key.encode()).hexdigest()[:16])
+        self.before = self.state.before(lambda: predict(model, images, settings.batch_size, settings.progress))
+        self.noise = NoisePatch(settings.seed)
+
+    def _name(self, index: int) -> str:
+        return self.model.classes[index] if self.model.classes else str(index)
+
+    def _flips(self, run_id: str, rows: list[int], patch, target: int) -> FlipResult:
+        s = self.settings
+        return self.state.flips(run_id, rows, lambda: flip_hits(self.model, self.images, rows, patch, target,
+                                                                 self.places, batch_size=s.batch_size,
+                                                                 progress=s.progress, desc=run_id))
+
+    def screen(self, a: int, b: int) -> dict:
+        """Render the pair's candidates and screen them (and the noise control) on a few images."""
+        pair_id = f"{a}_{b}"
+        rows = eligible_rows(self.images, self.before, a, b, self.settings.mode)
+        candidates = self.state.patches(pair_id, lambda: gather_candidates(self.model, a, b, self.sources))
+        screen_rows = _spread(rows, self.settings.screen)
+        screened = []
+        for cand in candidates:
+            result = self._flips(f"screen/{pair_id}/{cand.name}", screen_rows, cand.image, b)
+            screened.append({"name": cand.name, "source": cand.source, "png": self.state.png(pair_id, cand.name),
+                             "info": cand.info, "screen": result.as_dict()})
+        noise = self._flips(f"screen/{pair_id}/{NOISE}", screen_rows, self.noise, b)
+        best = max(screened, key=lambda c: c["screen"]["best_rate"]) if screened else None
+        return {"a": a, "b": b, "names": [self._name(a), self._name(b)], "eligible": len(rows),
+                "screen_images": len(screen_rows), "candidates": screened, "noise_screen": noise.as_dict(),
+                "best_candidate": best["name"] if best else None,
+                "screen_margin": (best["screen"]["best_rate"] - noise.best_rate) if best else None,
+                "_candidates": candidates, "_rows": rows, "_screen_rows": screen_rows}
+
+    def measure(self, pair: dict) -> dict:
+        """Full flip rates of the pair's best candidate and of the noise control on every eligible image."""
+        a, b, rows = pair["a"], pair["b"], pair["_rows"]
+        cand = next(c for c in pair["_candidates"] if c.name == pair["best_candidate"])
+        best = self._flips(f"full/{a}_{b}/{cand.name}", rows, cand.image, b)
+        noise = self._flips(f"full/{a}_{b}/{NOISE}", rows, self.noise, b)
+        pair["best"] = {"name": cand.name, **best.as_dict()}
+        pair["noise"] = noise.as_dict()
+        pair["_best_result"] = best
+        screened = set(pair["_screen_rows"])
+        held = [i for i, r in enumerate(rows) if r not in screened]
+        if held:  # images the choice of candidate (and pair) never saw
+            pair["held_out"] = {"eligible": len(held),
+                                "patch_best_rate": float(best.hits[held].any(1).float().mean()),
+                                "noise_best_rate": float(noise.hits[held].any(1).float().mean())}
+        return pair
+
+    def run(self, pairs: Sequence[tuple[int, int]] | None = None) -> dict:
+        chosen_by = "user" if pairs else "auto"
+        considered = []
+        if not pairs:
+            options = confusable_pairs(self.before, self.settings.auto_pairs)
+            considered = [self.screen(p["a"], p["b"]) | {"confusion": p["confusion"]} for p in options]
+            usable = [p for p in considered if p["best_candidate"] is not None]
+            finals = [max(usable, key=lambda p: p["screen_margin"])] if usable else []
+        else:
+            finals = [self.screen(a, b) for a, b in pairs]
+        finals = [self.measure(p) for p in finals if p["best_candidate"] is not None]
+        report = {"model": self.model.name, "mode": self.settings.mode, "images": len(self.images),
+                  "placements": [p.name for p in self.places], "pair_choice": chosen_by,
+                  "pairs": [_public(p) for p in finals], "pooled": pooled(finals),
+                  "considered": [_public(p) for p in considered]}
+        self._figure(finals, report)
+        write_atomic(self.out / "report.json", json.dumps(report, indent=1))
+        return report
+
+    def _figure(self, finals: list[dict], report: dict) -> None:
+        from deepscope.probes.patch_figure import patch_figure
+
+        if finals:
+            patch_figure(self, finals, self.out / "patches.png")
+            report["figure"] = "patches.png"
+
+
+def _public(pair: dict) -> dict:
+    return {k: v for k, v in pair.items() if not k.startswith("_")}
+
+
+def pooled(pairs: Sequence[dict]) -> dict:
+    """Flips over all pairs together, for the best candidates and for the noise controls."""
+    def pool(key: str) -> dict:
+        eligible = sum(p[key]["eligible"] for p in pairs)
+        best = sum(p[key]["flipped_best"] for p in pairs)
+        fixed = sum(round(p[key]["fixed_rate"] * p[key]["eligible"]) for p in pairs)
+        return {"eligible": eligible, "best_rate": best / eligible if eligible else 0.0,
+                "fixed_rate": fixed / eligible if eligible else 0.0}
+    return {"patch": pool("best"), "noise": pool("noise")} if pairs else {}

@@ -1,0 +1,139 @@
+"""Patch candidates: images of what the network associates with class B but not with class A.
+
+A source is any function `(model, a, b) -> list[PatchCandidate]`. Two are built in:
+- `RenderSource`: feature visualizations rendered directly: the logit difference B − A, and the
+  direction at a mid layer along which the logit difference grows fastest (the mean gradient of
+  logit_B − logit_A with respect to that layer's activations, i.e. attribution to B minus to A).
+- `AtlasSource`: the two-class comparison of an activation atlas (`deepscope.atlas`): icons of the
+  cells that attribute most to B over A, and one visualization of those cells' directions combined.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from deepscope.models.vision_model import VisionModel
+from deepscope.render import class_logit, direction, render
+
+
+@dataclass
+class PatchCandidate:
+    name: str
+    image: torch.Tensor  # (3, S, S) in [0, 1]
+    source: str
+    info: dict = field(default_factory=dict)
+
+
+CandidateSource = Callable[[VisionModel, int, int], list[PatchCandidate]]
+
+
+@dataclass
+class RenderSettings:
+    size: int = 128
+    steps: int = 256
+    transforms: str = "strong"
+    attempts: int = 1
+    seed: int = 0
+    progress: bool = True
+
+
+def _layer_output(model: VisionModel, layer: str):
+    """Context manager-less hook that keeps the *real* output of `layer` (gradients flow through it)."""
+    store: dict[str, torch.Tensor] = {}
+    module = model.module(layer)
+    handle = module.register_forward_hook(lambda _m, _i, out: store.__setitem__("h", out))
+    return store, handle
+
+
+def class_difference_direction(model: VisionModel, layer: str, a: int, b: int, images: torch.Tensor,
+                               batch_size: int = 8) -> torch.Tensor:
+    """Mean over images and positions of ∂(logit_b − logit_a)/∂h at `layer`: a (C,) vector."""
+    from deepscope.render.optimize import frozen
+
+    total, count = None, 0
+    store, handle = _layer_output(model, layer)
+    try:
+        with frozen(model):
+            for start in range(0, len(images), batch_size):
+                x = images[start:start + batch_size].to(model.device).float().requires_grad_(True)
+                logits = model(x)
+                h = store["h"]
+                grad, = torch.autograd.grad((logits[:, b] - logits[:, a]).sum(), h)
+                per_channel = grad.transpose(0, 1).flatten(1).sum(1) if grad.dim() == 4 else grad.sum(0)
+                total = per_channel if total is None else total + per_channel
+                count += grad.shape[0] * (grad[0, 0].numel() if grad.dim() == 4 else 1)
+    finally:
+        handle.remove()
+    return (total / count).detach().cpu()
+
+
+@dataclass
+class RenderSource:
+    """Feature visualizations from the render engine (no atlas needed)."""
+
+    layer: str
+    reference_images: torch.Tensor  # (N, 3, H, W) in [0, 1]: where the gradient direction is measured
+    settings: RenderSettings = field(default_factory=RenderSettings)
+
+    def __call__(self, model: VisionModel, a: int, b: int) -> list[PatchCandidate]:
+        vec = class_difference_direction(model, self.layer, a, b, self.reference_images)
+        vec = vec / vec.norm().clamp_min(1e-12)
+        objectives = [class_logit(b) - class_logit(a), direction(self.layer, vec)]
+        names = ["logit_difference", f"direction_{self.layer}"]
+        s = self.settings
+        result = render(model, objectives, size=s.size, steps=s.steps, transforms=s.transforms,
+                        attempts=s.attempts, seed=s.seed, progress=s.progress)
+        return [PatchCandidate(name, image, "render", {"objective": obj, "score": float(score)})
+                for name, image, obj, score in zip(names, result.images, result.objectives, result.scores)]
+
+
+@dataclass
+class AtlasSource:
+    """Candidates from an atlas two-class comparison (`deepscope.atlas.compare_classes`) of a store
+    collected with attribution; icons are rendered only for the `cells` cells used."""
+
+    store: object  # deepscope.atlas.ActivationStore collected with attribution=True
+    cells: int = 3
+    icon_size: int = 80
+    icon_steps: int = 256
+    settings: RenderSettings = field(default_factory=RenderSettings)
+    comparison: object = None  # the last Comparison built, for the report
+
+    def __call__(self, model: VisionModel, a: int, b: int) -> list[PatchCandidate]:
+        from deepscope.atlas import IconSettings, compare_classes, render_icons
+
+        self.comparison = compare_classes(model, self.store, a, b, icons=None, fidelity=False,
+                                          progress=self.settings.progress)
+        top = [c for c in self.comparison.toward("b", self.cells) if c.x > 0]
+        if not top:
+            return []
+        directions = torch.stack([torch.as_tensor(c.direction, dtype=torch.float32) for c in top])
+        icons, scores = render_icons(model, self.store.layer, directions.numpy(),
+                                     IconSettings(size=self.icon_size, steps=self.icon_steps, attempts=1,
+                                                  seed=self.settings.seed), progress=False)
+        out = [PatchCandidate(f"atlas_icon_{c.grid[0]}_{c.grid[1]}", icon, "atlas",
+                              {"cell": list(c.grid), "x": c.x, "attribution_a": c.attribution_a,
+                               "attribution_b": c.attribution_b, "count": c.count, "score": float(score)})
+                for c, icon, score in zip(top, icons, scores)]
+        weights = torch.tensor([c.x for c in top])[:, None]
+        combined = (weights * torch.nn.functional.normalize(directions, dim=1)).sum(0)
+        s = self.settings
+        result = render(model, [direction(self.store.layer, combined / combined.norm())], size=s.size,
+                        steps=s.steps, transforms=s.transforms, attempts=s.attempts, seed=s.seed,
+                        progress=s.progress)
+        out.append(PatchCandidate("atlas_directions", result.images[0], "atlas",
+                                  {"cells": [list(c.grid) for c in top], "score": float(result.scores[0])}))
+        return out
+
+
+def gather_candidates(model: VisionModel, a: int, b: int, sources: Sequence[CandidateSource]) -> list[PatchCandidate]:
+    """Every source's candidates, in order; names made unique."""
+    out: list[PatchCandidate] = []
+    for source in sources:
+        for cand in source(model, a, b):
+            if any(c.name == cand.name for c in out):
+                cand.name = f"{cand.name}_{len(out)}"
+            out.append(cand)
+    return out

@@ -1,0 +1,125 @@
+"""Patch attacks: pasting, flip bookkeeping, pair choice, the class-difference direction, and a small
+real run on the embedded model (resumable, with figure and report)."""
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from deepscope.cli import main
+from deepscope.models import from_module
+from deepscope.probes.flips import FlipResult, flip_hits
+from deepscope.probes.image_set import ImageSet, labels_from_names, load_image_set, predict
+from deepscope.probes.paste import NoisePatch, Placement, paste, placements
+from deepscope.probes.patch_pairs import confusable_pairs, eligible_rows
+from deepscope.probes.patch_sources import RenderSettings, RenderSource, class_difference_direction
+
+
+def test_placements_and_paste_geometry():
+    places = placements()
+    assert len(places) == 12 and places[0] == Placement(0.2, "top_left")
+    images = torch.zeros(2, 3, 100, 100)
+    patch = torch.ones(3, 10, 10)
+    out = paste(images, patch, Placement(0.4, "bottom_right"))
+    assert images.sum() == 0  # input untouched
+    assert out[:, :, 60:, 60:].min() == 1 and out.sum() == 2 * 3 * 40 * 40
+    out = paste(images, patch, Placement(0.2, "top_right"))
+    assert out[0, 0, :20, 80:].min() == 1 and out[0, 0, 20:, :].sum() == 0
+    with pytest.raises(ValueError):
+        placements(corners=["middle"])
+
+
+def test_noise_patch_is_drawn_at_the_pasted_size_and_fixed_by_seed():
+    noise = NoisePatch(3)
+    assert noise(45).shape == (3, 45, 45) and torch.equal(noise(45), NoisePatch(3)(45))
+    assert not torch.equal(noise(45), NoisePatch(4)(45))
+    pasted = paste(torch.zeros(1, 3, 224, 224), noise, Placement(0.2, "top_left"))
+    assert torch.equal(pasted[0, :, :45, :45], noise(45))  # no resampling blur of the noise
+
+
+def test_flip_result_summaries():
+    hits = torch.tensor([[1, 0, 0], [0, 0, 1], [0, 0, 1], [0, 0, 0]], dtype=torch.bool)
+    result = FlipResult(["p0", "p1", "p2"], [10, 11, 12, 13], hits)
+    assert result.best_rate == 0.75
+    assert result.fixed == ("p2", 0.5)
+    assert result.flipped_rows() == [10, 11, 12]
+    assert result.as_dict()["flipped_best"] == 3
+
+
+def test_eligibility_and_confusable_pairs():
+    before = torch.tensor([[0.6, 0.3, 0.1], [0.1, 0.5, 0.4], [0.2, 0.1, 0.7], [0.5, 0.45, 0.05]])
+    labelled = ImageSet([], torch.zeros(4, 3, 2, 2, dtype=torch.uint8), [0, 1, 2, 1])
+    assert eligible_rows(labelled, before, 0, 1, "universal") == [0, 2, 3]
+    assert eligible_rows(labelled, before, 0, 1, "targeted") == [0]  # image 3 is predicted 0 but labelled 1
+    unlabelled = ImageSet([], labelled.images, [None] * 4)
+    assert eligible_rows(unlabelled, before, 0, 1, "targeted") == [0, 3]
+    pairs = confusable_pairs(before, 2)
+    assert [(p["a"], p["b"]) for p in pairs] == [(0, 1), (1, 2)]
+    assert pairs[0]["confusion"] == pytest.approx(0.75)
+
+
+def test_labels_from_file_names(tmp_path):
+    classes = ["tench", "goldfish", "great white shark"]
+    paths = [tmp_path / "n01484850_great_white_shark.JPEG", tmp_path / "x_goldfish.png", tmp_path / "other.png"]
+    assert labels_from_names(paths, classes) == [2, None, None]
+    assert labels_from_names([tmp_path / "goldfish.png"], classes) == [1]
+
+
+def test_class_difference_direction_is_the_classifier_weight_difference():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4))
+    model = from_module(net, mean=(0, 0, 0), std=(1, 1, 1))
+    vec = class_difference_direction(model, "0", 0, 3, torch.rand(5, 3, 12, 12))
+    weights = net[3].weight.detach()
+    # d(logit_3 - logit_0)/dh at each of the 10x10 positions is (W_3 - W_0) / 100.
+    assert torch.allclose(vec, (weights[3] - weights[0]) / 100, atol=1e-7)
+    assert all(p.requires_grad for p in net.parameters())  # weights unfrozen again afterwards
+
+
+def test_a_real_image_of_the_target_flips_more_than_noise(tmp_path, model, imagenet_samples):
+    """Flip machinery on real semantics: the scuba-diver sample pasted over the whole image is always
+    a scuba diver; same-size noise never makes one (a real photo at 0.7 is a weak patch: ~5%)."""
+    from deepscope.data import image_files
+
+    for f in image_files(imagenet_samples)[::100]:
+        (tmp_path / f.name).symlink_to(f)
+    images = load_image_set(tmp_path, model, progress=False)
+    from deepscope.data import load_image_resized
+
+    target_image = load_image_resized(imagenet_samples / "n10565667_scuba_diver.JPEG", 224)
+    big = placements(ratios=[0.7, 1.0], corners=["top_left", "bottom_right"])
+    rows = list(range(len(images)))
+    patch = flip_hits(model, images, rows, target_image, 983, big, progress=False)
+    noise = flip_hits(model, images, rows, NoisePatch(0), 983, big, progress=False)
+    assert len(rows) == 10 and patch.per_placement()["1@top_left"] == 1.0
+    assert patch.per_placement()["1@bottom_right"] == 1.0 and noise.hits.sum() == 0
+
+
+def test_small_experiment_end_to_end_resumes(tmp_path, model, imagenet_samples):
+    from deepscope.probes.patch_run import PatchExperiment, PatchSettings
+
+    images = load_image_set(imagenet_samples, model, limit=12, progress=False)
+    render = RenderSettings(size=48, steps=8, progress=False)
+    source = RenderSource("blocks.5", images.batch(0, 4), render)
+    settings = PatchSettings(mode="universal", ratios=[0.7], screen=4, batch_size=4, progress=False)
+    report = PatchExperiment(model, images, [source], tmp_path, settings).run([(0, 1)])
+    pair = report["pairs"][0]
+    assert pair["names"] == ["tench", "goldfish"] and pair["eligible"] == sum(
+        int(i) != 1 for i in predict(model, images, progress=False).argmax(1))
+    assert {c["name"] for c in pair["candidates"]} == {"logit_difference", "direction_blocks.5"}
+    assert pair["best"]["eligible"] == pair["eligible"] and len(pair["best"]["per_placement"]) == 4
+    assert 0.0 <= report["pooled"]["noise"]["best_rate"] <= 1.0
+    assert (tmp_path / "patches.png").exists() and (tmp_path / pair["candidates"][0]["png"]).exists()
+    assert json.loads((tmp_path / "report.json").read_text())["pairs"][0]["best"] == pair["best"]
+
+    def refuse(*_):
+        raise AssertionError("a resumed run must not render again")
+    again = PatchExperiment(model, images, [refuse], tmp_path, settings).run([(0, 1)])
+    assert again["pairs"][0]["best"] == pair["best"]
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["patch", "--images", str(tmp_path), "--from", "tench", "--out", str(tmp_path / "o")]) == 2
+    assert "give both --from and --to" in capsys.readouterr().err
+    assert main(["patch", "--images", str(tmp_path), "--ratios", "0.2,2", "--out", str(tmp_path / "o")]) == 2
+    assert "--ratios" in capsys.readouterr().err
