@@ -7,10 +7,10 @@ COLOR_MATRIX = _SQRT_CORRELATION / _SQRT_CORRELATION.norm(dim=0).max()
 
 def recorrelate(image: torch.Tensor) -> torch.Tensor:
     """Map a (B, 3, H, W) image from decorrelated space to RGB space (before the sigmoid)."""
-    return torch.einsum("bchw,dc->bdhw", image, COLOR_MATRIX.to(image.device, image.dtype))
+    return torch.nn.functional.conv2d(image, COLOR_MATRIX.to(image.device, image.dtype)[:, :, None, None])
 
 
 def decorrelate(image: torch.Tensor) -> torch.Tensor:
     """Inverse of `recorrelate`."""
     inverse = torch.linalg.inv(COLOR_MATRIX).to(image.device, image.dtype)
-    return torch.einsum("bchw,dc->bdhw", image, inverse)
+    return torch.nn.functional.conv2d(image, inverse[:, :, None, None])

@@ -14,7 +14,7 @@ from deepscope.models.rectifiers import override_rectifiers
 from deepscope.models.vision_model import VisionModel
 from deepscope.render.objectives import Objective
 from deepscope.render.param import DEFAULT_LR, make_param
-from deepscope.render.transforms import TRANSFORM_SETS, Transform, compose
+from deepscope.render.transforms import TRANSFORM_SETS, Transform, compose, crop_to
 
 
 @dataclass
@@ -88,7 +88,7 @@ def render(
     """Render images maximizing each objective; all objectives and attempts share one batch.
 
     - `param`: `fft` (Fourier, decorrelated colour), `pixel` or `maco` (phase only).
-    - `transforms`: a name from `TRANSFORM_SETS` or a list of transforms.
+    - `transforms`: a name from `TRANSFORM_SETS` (then cropped back to `size`) or a list of transforms.
     - `images_per_objective`: n images per objective (objectives such as `diversity` see all n).
     - `attempts`: render each objective this many times and keep the best (highest final score).
     - `redirect_steps`: first steps with the redirected ReLU gradient (wakes dead units).
@@ -102,7 +102,9 @@ def render(
     image_param = make_param(param, batch, size, generator=generator).to(device)
     optimizer = (torch.optim.NAdam if param == "maco" else torch.optim.Adam)(
         image_param.parameters(), lr=lr if lr is not None else DEFAULT_LR[param])
-    transform = compose(TRANSFORM_SETS[transforms]() if isinstance(transforms, str) else transforms)
+    if isinstance(transforms, str):  # named sets end at the render size: the model sees size x size
+        transforms = TRANSFORM_SETS[transforms]() + [crop_to(size)]
+    transform = compose(transforms)
     layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
     history = []
     with frozen(model), capture(model, layers, truncate=True) as cap:

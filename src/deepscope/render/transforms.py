@@ -57,6 +57,15 @@ def scale_rotate(scales: Sequence[float] = (1.0,), degrees: Sequence[float] = (0
     return apply
 
 
+def crop_to(size: int) -> Transform:
+    """Centre crop to `size` x `size` (no-op when the images are not larger)."""
+    def apply(images, _generator):
+        h, w = images.shape[-2:]
+        top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+        return images[:, :, top:top + size, left:left + size]
+    return apply
+
+
 def noise(sd: float) -> Transform:
     """Add Gaussian noise with standard deviation `sd`."""
     def apply(images, generator):
