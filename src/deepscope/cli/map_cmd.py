@@ -1,0 +1,54 @@
+"""`deepscope map`: a t-SNE/UMAP grid of an image set by its penultimate-layer (CNN) codes."""
+from __future__ import annotations
+
+import sys
+
+from deepscope.cli.common import add_model_args, model_from_args
+from deepscope.data import image_files
+from deepscope.data.stream import skipped_summary
+from deepscope.errors import DeepscopeError
+from deepscope.examples.grid_layout import METHODS
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("map", help="CNN-code map: images on a grid by their penultimate-layer codes (Karpathy)",
+                       description="Penultimate-layer codes (the classifier's input) -> t-SNE or UMAP -> a grid "
+                                   "where each cell holds its nearest image, no image twice. map.json reports the "
+                                   "seam statistic (mean code distance of grid neighbours / of random pairs) and "
+                                   "how often neighbours share a top-1 label against chance.")
+    add_model_args(p)
+    p.add_argument("--images", required=True, help="folder of images (searched recursively)")
+    p.add_argument("--method", choices=METHODS, default="tsne", help="2-D layout (default tsne)")
+    p.add_argument("--rows", type=int, default=None, help="grid rows (default: the largest square that fills)")
+    p.add_argument("--cols", type=int, default=None, help="grid columns")
+    p.add_argument("--thumb", type=int, default=48, help="thumbnail size in pixels")
+    p.add_argument("--size", type=int, default=None, help="input size (default: the model's)")
+    p.add_argument("--batch", type=int, default=16, help="images per forward pass")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None, help="image decoding threads (default 2)")
+    p.add_argument("--out", default="deepscope-map", help="output folder")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from deepscope.examples.code_map import code_map
+
+    if args.thumb < 4 or args.batch < 1:
+        raise DeepscopeError("--thumb must be at least 4 pixels and --batch at least 1")
+    if any(v is not None and v < 1 for v in (args.rows, args.cols)):
+        raise DeepscopeError("--rows and --cols must be at least 1")
+    files = image_files(args.images)
+    model = model_from_args(args)
+    report = code_map(model, files, args.out, method=args.method, rows=args.rows, cols=args.cols, size=args.size,
+                      batch_size=args.batch, thumb=args.thumb, seed=args.seed, progress=not args.no_progress,
+                      workers=args.workers, key_extra={"weights": args.weights})
+    skipped = [(s["path"], s["reason"]) for s in report["files"]["skipped"]]
+    if skipped:
+        print(f"deepscope map: {skipped_summary(skipped, len(files))}; all listed in {args.out}/map.json",
+              file=sys.stderr)
+    seam, labels = report["seam"], report["labels"]
+    print(f"{report['grid'][0]}x{report['grid'][1]} map of {report['files']['read']} images: seam statistic "
+          f"{seam['ratio']:.3f}; neighbours share the top-1 label {labels['top1_neighbours']:.3f} "
+          f"(chance {labels['top1_chance']:.4f}); {args.out}/map.png, map.json")
+    return 0

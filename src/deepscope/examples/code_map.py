@@ -1,0 +1,103 @@
+"""`deepscope map` as a function: CNN codes of an image folder -> t-SNE/UMAP -> a grid of thumbnails
+(`map.png`) with its seam statistic and neighbour label agreement (`map.json`). The codes are kept
+in `codes.npz` and reused by a rerun with the same model and images (e.g. to try another layout)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from deepscope.data.stream import no_readable_images_error
+from deepscope.examples.codes import Codes, classifier, cnn_codes
+from deepscope.examples.grid_layout import (
+    assign_to_grid,
+    embed_2d,
+    grid_shape,
+    label_agreement,
+    seam_statistic,
+)
+from deepscope.models.vision_model import VisionModel
+from deepscope.viz.output import prepare_output_dir, write_atomic
+
+
+def _codes_key(model: VisionModel, files: Sequence[Path], size: int, thumb: int, extra: dict | None) -> str:
+    listing = [(str(f), f.stat().st_size if f.exists() else -1) for f in files]
+    text = json.dumps({"model": model.name, "files": listing, "size": size, "thumb": thumb, "extra": extra or {}},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _cached_codes(path: Path, key: str) -> Codes | None:
+    if not path.is_file():
+        return None
+    try:
+        data = np.load(path, allow_pickle=False)
+        if str(data["key"]) != key:
+            return None
+        skipped = [tuple(s) for s in data["skipped"].tolist()]
+        return Codes([Path(p) for p in data["files"].tolist()], data["codes"], data["top5"], data["thumbs"], skipped)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _save_codes(path: Path, codes: Codes, key: str) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, key=key, files=np.array([str(f) for f in codes.files]), codes=codes.codes, top5=codes.top5,
+             thumbs=codes.thumbs, skipped=np.array(codes.skipped, dtype=str).reshape(-1, 2))
+    os.replace(tmp, path)
+
+
+def grid_image(thumbs: np.ndarray, grid: np.ndarray) -> Image.Image:
+    """The thumbnails placed in their cells (white where a cell is empty)."""
+    rows, cols = grid.shape
+    t = thumbs.shape[1]
+    canvas = np.full((rows * t, cols * t, 3), 255, dtype=np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            if grid[r, c] >= 0:
+                canvas[r * t:(r + 1) * t, c * t:(c + 1) * t] = thumbs[grid[r, c]]
+    return Image.fromarray(canvas)
+
+
+def code_map(model: VisionModel, files: Sequence[Path], out: str | os.PathLike, *, method: str = "tsne",
+             rows: int | None = None, cols: int | None = None, size: int | None = None, batch_size: int = 16,
+             thumb: int = 48, seed: int = 0, progress: bool = True, workers: int | None = None,
+             key_extra: dict | None = None) -> dict:
+    """Compute (or reuse) the codes, lay them out, write `map.png` and `map.json`; returns the report."""
+    out = prepare_output_dir(out)
+    size = size or model.input_size
+    key = _codes_key(model, files, size, thumb, key_extra)
+    cache = out / "codes.npz"
+    codes = _cached_codes(cache, key)
+    if codes is None:
+        codes = cnn_codes(model, files, size=size, batch_size=batch_size, thumb=thumb, progress=progress,
+                          workers=workers)
+        if not codes.files:
+            raise no_readable_images_error(Path(files[0]).parent if files else "?", codes.skipped)
+        _save_codes(cache, codes, key)
+    xy = embed_2d(codes.codes, method, seed)
+    shape = grid_shape(len(codes.files), rows, cols)
+    grid = assign_to_grid(xy, *shape)
+    grid_image(codes.thumbs, grid).save(out / "map.png")
+    seam = seam_statistic(codes.codes, grid)
+    classes = model.classes
+    report = {
+        "model": model.name, "code_layer": f"input of {classifier(model)[0]} (penultimate layer)",
+        "code_dim": int(codes.codes.shape[1]), "method": method, "seed": seed, "grid": list(shape), "thumb": thumb,
+        "files": {"total": len(files), "read": len(codes.files),
+                  "skipped": [{"path": p, "reason": r} for p, r in codes.skipped]},
+        "seam": seam, "seam_cosine": seam_statistic(codes.codes, grid, "cosine"),
+        "labels": label_agreement(codes.top5, grid),
+        "cells": [[None if i < 0 else {"image": str(codes.files[i]), "top1": int(codes.top5[i, 0]),
+                                       "top1_name": classes[int(codes.top5[i, 0])] if classes else None}
+                   for i in row] for row in grid.tolist()],
+        "embedding": [[str(f), round(float(x), 4), round(float(y), 4)] for f, (x, y) in zip(codes.files, xy)],
+        "files_written": {"map": "map.png", "codes": "codes.npz"},
+    }
+    write_atomic(out / "map.json", json.dumps(report, indent=1))
+    return report

@@ -1,0 +1,177 @@
+"""`deepscope examples` as a function: top-k dataset examples of every channel of a layer, with
+receptive-field crops, deconvnet projections, sheets beside feature visualizations and a JSON index.
+
+Output folder: `examples.json`, `overview.png` (a row per channel), `channels/<layer>_<c>.png`
+(one sheet per channel), `.examples-state.pt` (the resumable pass), `fv/` (with `with_fv`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from deepscope.data.images import ImageError, load_image, resize_center_crop
+from deepscope.data.stream import no_readable_images_error
+from deepscope.examples.collect import Collection, collect_top_examples
+from deepscope.examples.crops import box_in_original, field_crop
+from deepscope.examples.deconv import project_units, projection_image
+from deepscope.examples.fv import find_fv_images, render_fv
+from deepscope.examples.receptive_field import ReceptiveField, receptive_field
+from deepscope.examples.sheets import channel_sheet, overview_sheet
+from deepscope.models.vision_model import VisionModel
+from deepscope.render.export import slug
+from deepscope.viz.output import prepare_output_dir, write_atomic
+
+STATE_FILE = ".examples-state.pt"
+REPORT = "examples.json"
+SCORE_NOTE = ("score = spatial max of the channel's activation map over the image (the strongest position, "
+              "whose receptive field is the crop); mean = its spatial mean")
+OVERVIEW_ROWS = 64
+CROP_FILL = 0.5  # where the image clips a receptive field
+CHANNEL_CHUNK = 32  # channels whose top images are held in memory at once
+
+
+def _previous_report(out: Path, key: str) -> dict | None:
+    path = out / REPORT
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    sheets = [out / ch["sheet"] for ch in report.get("channels", [])]
+    if report.get("key") == key and report.get("complete") and all(p.is_file() for p in sheets):
+        return report
+    return None
+
+
+def _load_inputs(files: Sequence[Path], indices, size: int) -> dict[int, tuple[torch.Tensor, tuple[int, int]]]:
+    """{index: (network input (3, size, size), original (h, w))} for the top images."""
+    loaded = {}
+    for i in sorted({int(i) for i in indices if i >= 0}):
+        try:
+            image = load_image(files[i])
+        except ImageError:  # changed on disk since the pass; its entries keep their scores, no crop
+            continue
+        loaded[i] = (resize_center_crop(image, size), tuple(image.shape[1:]))
+    return loaded
+
+
+def _projections(model, layer, collection: Collection, inputs, count: int,
+                 rows: Sequence[int]) -> dict[tuple[int, int], torch.Tensor]:
+    """{(channel row, rank): deconvnet projection} for the `count` best examples of channel `rows`."""
+    jobs = [(row, rank) for row in rows for rank in range(count)
+            if int(collection.topk.images[row, rank]) in inputs]
+    if not jobs:
+        return {}
+    topk = collection.topk
+    images = torch.stack([inputs[int(topk.images[r, k])][0] for r, k in jobs])
+    grads = project_units(model, layer, images, [topk.channels[r] for r, _ in jobs],
+                          [tuple(topk.positions[r, k].tolist()) for r, k in jobs])
+    return dict(zip(jobs, grads))
+
+
+def _channel_entry(row: int, collection: Collection, rf: ReceptiveField, inputs, projections, fv_paths,
+                   out: Path, layer_slug: str) -> tuple[dict, list[torch.Tensor]]:
+    """The channel's report entry (its sheet written) and its row of the overview."""
+    topk, c = collection.topk, collection.topk.channels[row]
+    examples, crops, captions, shown_projections = [], [], [], []
+    for rank in range(topk.k):
+        index = int(topk.images[row, rank])
+        if index < 0:
+            break
+        y, x = (int(v) for v in topk.positions[row, rank])
+        box = rf.box(y, x)
+        entry = {"rank": rank + 1, "image": str(collection.files[index]), "score": float(topk.scores[row, rank]),
+                 "mean": float(topk.means[row, rank]), "position": [y, x], "box": list(box),
+                 "box_original": None, "deconv": (row, rank) in projections}
+        if index in inputs:
+            image, original_hw = inputs[index]
+            entry["box_original"] = box_in_original(box, original_hw, rf.input_size)
+            crops.append(field_crop(image, box, rf.size, CROP_FILL))
+            captions.append(f"{entry['score']:.2f} {collection.files[index].stem}")
+            if (row, rank) in projections:
+                shown_projections.append(projection_image(field_crop(projections[row, rank], box, rf.size, 0.0)))
+        examples.append(entry)
+    fv_path = fv_paths.get(c)
+    fv = load_image(fv_path) if fv_path and crops else None
+    sheet_name = f"channels/{layer_slug}_{c:04d}.png"
+    if crops:
+        channel_sheet(f"{collection.layer} channel {c}", crops, captions, shown_projections, fv).save(out / sheet_name)
+    entry = {"channel": c, "sheet": sheet_name if crops else None,
+             "feature_visualization": os.path.relpath(fv_path, out) if fv_path else None, "examples": examples}
+    return entry, ([fv] if fv is not None else []) + crops + shown_projections[:1]
+
+
+def dataset_examples(
+    model: VisionModel,
+    layer: str,
+    files: Sequence[Path],
+    out: str | os.PathLike,
+    *,
+    channels: Sequence[int] | None = None,
+    k: int = 9,
+    size: int | None = None,
+    batch_size: int = 16,
+    deconv: int = 1,
+    with_fv: bool = False,
+    fv_dir: str | os.PathLike | None = None,
+    fv_size: int = 128,
+    fv_steps: int = 256,
+    progress: bool = True,
+    checkpoint_seconds: float = 10.0,
+    workers: int | None = None,
+    key_extra: dict | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> dict:
+    """Run (or resume, or read back) the whole job; returns the `examples.json` report."""
+    out = prepare_output_dir(out)
+    (out / "channels").mkdir(exist_ok=True)
+    collection = collect_top_examples(model, layer, files, channels=channels, k=k, size=size, batch_size=batch_size,
+                                      state_path=out / STATE_FILE, checkpoint_seconds=checkpoint_seconds,
+                                      progress=progress, workers=workers, key_extra=key_extra, on_batch=on_batch)
+    settings = {"pass": collection.key, "deconv": deconv, "with_fv": with_fv, "fv_dir": str(fv_dir),
+                "fv": [fv_size, fv_steps] if with_fv else None}
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+    previous = _previous_report(out, key)
+    if previous is not None:
+        return previous
+    if collection.read == 0:
+        raise no_readable_images_error(Path(files[0]).parent if files else "?", collection.skipped)
+    rf = receptive_field(model, layer, collection.size)
+    chans = collection.topk.channels
+    if with_fv:
+        fv_paths = render_fv(model, layer, chans, out / "fv", size=fv_size, steps=fv_steps, progress=progress)
+    elif fv_dir is not None:
+        fv_paths = find_fv_images(model, layer, chans, fv_dir)
+    else:
+        fv_paths = {}
+    layer_slug = slug(layer)
+    entries, rows = [], []
+    for start in range(0, len(chans), CHANNEL_CHUNK):  # bounded memory: images of a few channels at a time
+        part = range(start, min(start + CHANNEL_CHUNK, len(chans)))
+        inputs = _load_inputs(collection.files, collection.topk.images[part.start:part.stop].flatten().tolist(),
+                              collection.size)
+        projections = _projections(model, layer, collection, inputs, min(deconv, k), part)
+        for row in part:
+            entry, images = _channel_entry(row, collection, rf, inputs, projections, fv_paths, out, layer_slug)
+            entries.append(entry)
+            if images and len(rows) < OVERVIEW_ROWS:
+                rows.append((f"ch {entry['channel']}", images, [""] * len(images)))
+    if rows:
+        overview_sheet(rows).save(out / "overview.png")
+    report = {
+        "model": model.name, "layer": layer, "top": k, "input_size": collection.size, "score": SCORE_NOTE,
+        "boxes": "box = (left, top, right, bottom) in the network input (the image resized so that its shorter "
+                 "side is input_size, centre-cropped), half-open; box_original = the same in the original file",
+        "files": {"total": len(collection.files), "read": collection.read,
+                  "skipped": [{"path": p, "reason": r} for p, r in collection.skipped]},
+        "receptive_field": rf.to_json(), "deconv_per_channel": min(deconv, k),
+        "overview": "overview.png" if rows else None, "channels": entries, "key": key, "complete": True,
+    }
+    write_atomic(out / REPORT, json.dumps(report, indent=1))
+    return report

@@ -1,0 +1,52 @@
+"""Deconvnet projection of single units (Zeiler & Fergus 2013).
+
+Backward from one unit (all other activations of the layer zeroed) with every rectifier replaced by
+the deconvnet rule (relu of the incoming gradient, the forward mask ignored), through ReLU6 and
+functional relu as well (`override_rectifiers`). Max-pool switches and transposed convolutions are
+the ordinary autograd backward. `rule=None` gives the plain gradient, for comparison.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+
+from deepscope.models.capture import capture
+from deepscope.models.rectifiers import override_rectifiers
+from deepscope.models.vision_model import VisionModel
+from deepscope.render.optimize import frozen
+
+
+def project_units(model: VisionModel, layer: str, images: torch.Tensor, channels: Sequence[int],
+                  positions: Sequence[tuple[int, int]] | None = None, *, rule: str | None = "deconvnet",
+                  batch_size: int = 16) -> torch.Tensor:
+    """(n, 3, H, W) projection into input space of unit (channels[i], positions[i]) for images[i].
+
+    `positions` are (y, x) in the layer's grid (ignored for layers without space).
+    """
+    out = []
+    context = override_rectifiers(rule) if rule else contextlib.nullcontext()
+    with frozen(model), context, capture(model, [layer], truncate=True) as cap:
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size].to(model.device).clone().requires_grad_(True)
+            n = len(x)
+            act = cap(x)[layer]
+            rows = torch.arange(n, device=act.device)
+            chans = torch.as_tensor(list(channels[start:start + n]), device=act.device)
+            if act.dim() == 2:
+                picked = act[rows, chans]
+            else:
+                pos = torch.as_tensor([tuple(p) for p in positions[start:start + n]], device=act.device)
+                picked = act[rows, chans, pos[:, 0], pos[:, 1]]
+            picked.sum().backward()
+            out.append(x.grad.detach().cpu())
+    return torch.cat(out) if out else torch.zeros(0, *images.shape[1:])
+
+
+def projection_image(grad: torch.Tensor, percentile: float = 99.5) -> torch.Tensor:
+    """A (3, H, W) projection shown as an image: mid-grey at zero, ±(the `percentile` of |value|)
+    at black/white (a few extreme pixels would otherwise leave the rest flat grey)."""
+    values = grad.abs().flatten().float()
+    peak = torch.quantile(values[values > 0], percentile / 100) if (values > 0).any() else torch.tensor(1.0)
+    return (0.5 + 0.5 * grad / peak.clamp_min(1e-12)).clamp(0, 1)
