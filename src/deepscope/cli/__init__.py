@@ -6,6 +6,7 @@ import sys
 
 from deepscope.cli import layers_cmd, render_cmd, shape_bias_cmd
 from deepscope.cli import patch_cmd  # probes
+from deepscope.cli import serve_cmd, site_cmd  # site
 from deepscope.cli import examples_cmd, map_cmd, occlusion_cmd  # dataset views
 from deepscope.errors import DeepscopeError
 
@@ -13,6 +14,7 @@ from deepscope.errors import DeepscopeError
 COMMANDS = [render_cmd, layers_cmd, shape_bias_cmd]
 COMMANDS += [examples_cmd, occlusion_cmd, map_cmd]  # dataset views
 COMMANDS += [patch_cmd]  # probes
+COMMANDS += [site_cmd, serve_cmd]  # site
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,152 @@
+"""`build_site`: precompute every view of the chosen layers (resumable stages), then write the pages."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+
+from deepscope.app.atlas_stage import layer_atlas
+from deepscope.app.config import SiteConfig
+from deepscope.app.default_images import credits, write_default_images
+from deepscope.app.examples_stage import unit_examples
+from deepscope.app.fv_stage import render_units
+from deepscope.app.html import SiteInfo, copy_assets
+from deepscope.app.layer_pages import write_layer_pages
+from deepscope.app.overview import model_overview
+from deepscope.app.paths import layer_data, work_dir
+from deepscope.app.saliency_stage import saliency_maps, sanity_checks
+from deepscope.app.site_pages import write_site_pages
+from deepscope.app.stages import StageRunner
+from deepscope.app.weights_stage import class_weights
+from deepscope.data.images import image_files
+from deepscope.errors import DeepscopeError
+from deepscope.models import layer_shape, suggest_layers
+from deepscope.models.vision_model import VisionModel
+from deepscope.viz.output import prepare_output_dir, write_atomic
+
+DEFAULT_SET_POSITIONS = 8  # 30 default images x 8 positions = 240 activations for the atlas
+
+
+def resolve_layers(model: VisionModel, cfg: SiteConfig) -> dict[str, tuple]:
+    """{layer: output shape} of the layers to show; each must be convolutional (channels, h, w)."""
+    names = cfg.layers or suggest_layers(model, 2)
+    shapes = {}
+    for name in names:
+        model.resolve(name)
+        shape = layer_shape(model, name)
+        if len(shape) != 3:
+            raise DeepscopeError(f"layer {name!r} has output shape {shape}: the site needs convolutional layers "
+                                 "with (channels, height, width) output; see `deepscope layers`")
+        bad = [c for c in cfg.channels if not 0 <= c < shape[0]]
+        if bad:
+            raise DeepscopeError(f"channel {bad[0]} is out of range: layer {name!r} has {shape[0]} channels "
+                                 f"(0..{shape[0] - 1}); choose --channels within that range")
+        shapes[name] = shape
+    return shapes
+
+
+def _files_digest(files: list[Path]) -> str:
+    listing = [(str(f), f.stat().st_size) for f in files]
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
+
+
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _pages_key(site: Path, layers: list[str]) -> str:
+    """Pages depend on every stage's data and on the package's templates and scripts."""
+    digest = hashlib.sha256()
+    paths = [site / "data" / "model.json", site / "saliency" / "saliency.json", site / "sanity" / "sanity.json"]
+    paths += [layer_data(site, layer, what) for layer in layers for what in ("fv", "examples", "atlas", "weights")]
+    for path in paths:
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    package = resources.files("deepscope.app")
+    for folder in ("templates", "static"):
+        for item in sorted((package / folder).iterdir(), key=lambda p: p.name):
+            digest.update(item.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | None = None, *,
+               images: str | os.PathLike | None = None, progress: bool = True) -> dict:
+    """Build (or finish, or refresh) the static site in `out`; returns `data/build.json`.
+
+    `images`: a folder of images (None: the default set, views of photos shipped with scikit-learn
+    and Matplotlib). Every stage is skipped on a rerun with the same settings.
+    """
+    cfg = cfg or SiteConfig()
+    site = prepare_output_dir(out)
+    default_set = images is None
+    folder = write_default_images(work_dir(site, "default-images")) if default_set else Path(images)
+    if not folder.is_dir():
+        raise DeepscopeError(f"--images {str(folder)!r} is not a folder of images")
+    if cfg.atlas_positions is None:
+        cfg = replace(cfg, atlas_positions=DEFAULT_SET_POSITIONS if default_set else 1)
+    files = image_files(folder)[:cfg.limit] if cfg.limit else image_files(folder)
+    if not files:
+        raise DeepscopeError(f"no image files found under {str(folder)!r}")
+    shapes = resolve_layers(model, cfg)
+    layers = list(shapes)
+    channels_of = {layer: cfg.channels or list(range(shape[0])) for layer, shape in shapes.items()}
+    base = f"{model.name}|{_files_digest(files)}"
+    runner = StageRunner(site, total=2 + 4 * len(layers) + 2, progress=progress)
+
+    image_info = {"source": "default set" if default_set else str(folder), "count": len(files),
+                  "credits": credits() if default_set else []}
+    pages = []
+    if cfg.saliency_images:
+        pages.append(("saliency.html", "Saliency"))
+    if cfg.sanity_images:
+        pages.append(("sanity.html", "Sanity checks"))
+    runner.run("overview", hashlib.sha256(f"{base}|{layers}|{pages}".encode()).hexdigest()[:16],
+               lambda: model_overview(model, layers, site, {"images": image_info, "pages": pages}))
+    for layer in layers:
+        chans = channels_of[layer]
+        key = f"{base}|{layer}|{chans}|"
+        runner.run(f"fv/{layer}", key + cfg.key("fv_size", "fv_steps", "variants", "seed"),
+                   lambda: render_units(model, layer, chans, site, cfg, progress))
+        runner.run(f"examples/{layer}", key + cfg.key("top", "limit", "batch_size"),
+                   lambda: unit_examples(model, layer, chans, files, site, cfg, progress))
+        runner.run(f"weights/{layer}", key, lambda: class_weights(model, layer, chans, site))
+        if cfg.atlas:
+            runner.run(f"atlas/{layer}", f"{base}|{layer}|" + cfg.key(
+                "limit", "atlas_grid", "atlas_positions", "atlas_layout", "atlas_threshold", "icon_size",
+                "icon_steps", "seed", "batch_size"), lambda: layer_atlas(model, layer, folder, site, cfg, progress))
+        else:
+            runner.count += 1
+            layer_data(site, layer, "atlas").unlink(missing_ok=True)
+    if cfg.saliency_images:
+        runner.run("saliency", base + cfg.key("saliency_images", "saliency_methods"),
+                   lambda: saliency_maps(model, folder, site, cfg))
+    else:
+        runner.count += 1
+    if cfg.sanity_images:
+        runner.run("sanity", base + cfg.key("sanity_images", "sanity_size", "saliency_methods", "seed"),
+                   lambda: sanity_checks(model, folder, site, cfg))
+    else:
+        runner.count += 1
+    runner.run("pages", _pages_key(site, layers), lambda: write_pages(site, layers, shapes, cfg))
+    summary = {"site": str(site), "layers": layers, "stages_run": runner.ran, "stages_skipped": runner.skipped,
+               "timings_s": runner.timings}
+    write_atomic(site / "data" / "build.json", json.dumps(summary, indent=1))
+    return summary
+
+
+def write_pages(site: Path, layers: list[str], shapes: dict, cfg: SiteConfig) -> None:
+    """Every HTML page from the stages' data files, plus the shared CSS and script."""
+    model = _read(site / "data" / "model.json")
+    info = SiteInfo(model["model"], layers, [(url, label) for url, label in model.get("pages", [])])
+    copy_assets(site)
+    saliency = _read(site / "saliency" / "saliency.json") if cfg.saliency_images else None
+    sanity = _read(site / "sanity" / "sanity.json") if cfg.sanity_images else None
+    write_site_pages(site, info, model, saliency, sanity)
+    for layer in layers:
+        write_layer_pages(site, info, layer, shapes[layer], _read(layer_data(site, layer, "fv")),
+                          _read(layer_data(site, layer, "examples")),
+                          _read(layer_data(site, layer, "atlas")) if cfg.atlas else None,
+                          _read(layer_data(site, layer, "weights")) or {})
+
