@@ -37,7 +37,7 @@ def _rate(n: int, seconds: list[float]) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=96)
+    parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--layer", default="blocks.4")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
@@ -56,15 +56,6 @@ def main() -> int:
     preloaded = [torch.stack([load_image_resized(f, size) for f in files[i:i + args.batch]])
                  for i in range(0, n, args.batch)]
 
-    def timed(fn) -> list[float]:
-        fn()  # warm-up
-        out = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-        return out
-
     def forward_full():
         with torch.no_grad():
             for batch in preloaded:
@@ -81,9 +72,19 @@ def main() -> int:
                                  state_path=Path(tmp) / "state.pt", checkpoint_seconds=0)
 
     sections = {"forward_full": forward_full, "forward_to_layer": forward_to_layer, "examples_pass": examples_pass}
-    for name, fn in sections.items():
-        if not results.has(name):
-            results.put(name, _rate(n, timed(fn)))
+    if not all(results.has(name) for name in sections):
+        # Interleaved rounds (A B C, A B C, ...): on a shared machine each variant sees the same load.
+        for fn in sections.values():
+            fn()  # warm-up
+        seconds = {name: [] for name in sections}
+        for _ in range(args.repeats):
+            for name, fn in sections.items():
+                start = time.perf_counter()
+                fn()
+                seconds[name].append(time.perf_counter() - start)
+        for name in sections:
+            results.put(name, _rate(n, seconds[name]))
+    for name in sections:
         print(f"{name:18s} {results.get(name)['images_per_s_median']:7.2f} images/s (median of {args.repeats})")
     if not results.has("examples_total"):
         with tempfile.TemporaryDirectory() as tmp:

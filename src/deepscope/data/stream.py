@@ -70,7 +70,14 @@ def skipped_summary(skipped: Sequence[tuple[str, str]], total: int) -> str:
             f"(first: {skipped[0][1]})")
 
 
-def no_readable_images_error(folder, skipped: Sequence[tuple[str, str]]) -> DeepscopeError:
-    """The error for a folder where not a single image could be read."""
+def no_readable_images_error(files: Sequence[Path], skipped: Sequence[tuple[str, str]]) -> DeepscopeError:
+    """The error for a file list of which not a single image could be read."""
+    folder = os.path.commonpath([str(Path(f).parent) for f in files]) if files else "?"
     reasons = "; ".join(reason for _, reason in skipped[:3])
-    return DeepscopeError(f"none of the {len(skipped)} image files in {str(folder)!r} could be read ({reasons})")
+    return DeepscopeError(f"none of the {len(skipped)} image files in {folder!r} could be read ({reasons})")
+
+
+def file_listing(files: Sequence[Path]) -> list[tuple[str, int]]:
+    """(path, size in bytes) of each file: part of a job's settings key, so that a changed folder
+    does not resume an old checkpoint."""
+    return [(str(f), f.stat().st_size if f.exists() else -1) for f in map(Path, files)]

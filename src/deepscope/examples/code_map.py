@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from deepscope.data.stream import no_readable_images_error
+from deepscope.data.stream import file_listing, no_readable_images_error
 from deepscope.examples.codes import Codes, classifier, cnn_codes
 from deepscope.examples.grid_layout import (
     assign_to_grid,
@@ -26,8 +26,8 @@ from deepscope.viz.output import prepare_output_dir, write_atomic
 
 
 def _codes_key(model: VisionModel, files: Sequence[Path], size: int, thumb: int, extra: dict | None) -> str:
-    listing = [(str(f), f.stat().st_size if f.exists() else -1) for f in files]
-    text = json.dumps({"model": model.name, "files": listing, "size": size, "thumb": thumb, "extra": extra or {}},
+    text = json.dumps({"model": model.name, "files": file_listing(files), "size": size, "thumb": thumb,
+                       "extra": extra or {}},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -78,7 +78,7 @@ def code_map(model: VisionModel, files: Sequence[Path], out: str | os.PathLike, 
         codes = cnn_codes(model, files, size=size, batch_size=batch_size, thumb=thumb, progress=progress,
                           workers=workers)
         if not codes.files:
-            raise no_readable_images_error(Path(files[0]).parent if files else "?", codes.skipped)
+            raise no_readable_images_error(files, codes.skipped)
         _save_codes(cache, codes, key)
     xy = embed_2d(codes.codes, method, seed)
     shape = grid_shape(len(codes.files), rows, cols)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from deepscope.data.stream import iter_batches
+from deepscope.data.stream import file_listing, iter_batches
 from deepscope.errors import DeepscopeError
 from deepscope.examples.topk import TopK
 from deepscope.models.capture import capture
@@ -51,8 +51,8 @@ class Collection:
 def settings_key(model: VisionModel, layer: str, files: Sequence[Path], channels: Sequence[int], k: int, size: int,
                  batch_size: int, extra: dict | None = None) -> str:
     """A hash of everything that determines the result (a checkpoint with another key is not reused)."""
-    listing = [(str(f), f.stat().st_size if f.exists() else -1) for f in files]
-    settings = {"version": STATE_VERSION, "model": model.name, "layer": model.resolve(layer), "files": listing,
+    settings = {"version": STATE_VERSION, "model": model.name, "layer": model.resolve(layer),
+                "files": file_listing(files),
                 "channels": list(channels), "k": k, "size": size, "batch": batch_size, "extra": extra or {}}
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]
 

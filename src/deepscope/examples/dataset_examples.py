@@ -141,7 +141,7 @@ def dataset_examples(
     if previous is not None:
         return previous
     if collection.read == 0:
-        raise no_readable_images_error(Path(files[0]).parent if files else "?", collection.skipped)
+        raise no_readable_images_error(files, collection.skipped)
     rf = receptive_field(model, layer, collection.size)
     chans = collection.topk.channels
     if with_fv:
