@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
                    help="transform set (standard; strong for classes)")
     p.add_argument("--size", type=int, default=128, help="image size in pixels")
     p.add_argument("--steps", type=int, default=256, help="optimization steps")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05, 1.0 for maco)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05, 0.2 for maco)")
     p.add_argument("--attempts", type=int, default=1, help="render each objective N times, keep the best")
     p.add_argument("--batch", type=int, default=16, help="objectives optimized together in one batch")
     p.add_argument("--seed", type=int, default=0)

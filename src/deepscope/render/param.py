@@ -85,7 +85,7 @@ class FixedImage(nn.Module):
 
 
 PARAMS = {"fft": FourierImage, "pixel": PixelImage, "maco": MacoImage}
-DEFAULT_LR = {"fft": 0.05, "pixel": 0.05, "maco": 1.0}
+DEFAULT_LR = {"fft": 0.05, "pixel": 0.05, "maco": 0.2}  # maco: 1.0 (the paper) diverges at 128 px
 
 
 def make_param(kind: str, batch: int, height: int, width: int | None = None, *,
