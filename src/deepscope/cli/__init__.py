@@ -7,6 +7,7 @@ import sys
 from deepscope.cli import layers_cmd, render_cmd, shape_bias_cmd
 from deepscope.cli import patch_cmd  # probes
 from deepscope.cli import serve_cmd, site_cmd  # site
+from deepscope.cli import saliency_cmd, sanity_cmd  # attribution
 from deepscope.cli import examples_cmd, map_cmd, occlusion_cmd  # dataset views
 from deepscope.errors import DeepscopeError
 
@@ -15,6 +16,7 @@ COMMANDS = [render_cmd, layers_cmd, shape_bias_cmd]
 COMMANDS += [examples_cmd, occlusion_cmd, map_cmd]  # dataset views
 COMMANDS += [patch_cmd]  # probes
 COMMANDS += [site_cmd, serve_cmd]  # site
+COMMANDS += [saliency_cmd, sanity_cmd]  # attribution
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,13 +34,15 @@ class _Rectify(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
+        if ctx.rule == "deconvnet":
+            return grad.clamp(min=0), None, None, None
+        if ctx.rule == "guided":  # relu(grad) where low < x < high, in one fused kernel after the clamp
+            if ctx.high is None:
+                return torch.ops.aten.threshold_backward(grad.clamp(min=0), x, ctx.low), None, None, None
+            return torch.ops.aten.hardtanh_backward(grad.clamp(min=0), x, ctx.low, ctx.high), None, None, None
         inside = x > ctx.low
         if ctx.high is not None:
             inside = inside & (x < ctx.high)
-        if ctx.rule == "guided":
-            return grad.clamp(min=0) * inside, None, None, None
-        if ctx.rule == "deconvnet":
-            return grad.clamp(min=0), None, None, None
         # redirected: grad is dL/dy of a loss being minimized; grad < 0 means "raise y".
         true_grad = grad * inside
         blocked = (x <= ctx.low) & (grad > 0)
