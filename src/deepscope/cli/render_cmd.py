@@ -12,7 +12,7 @@ from deepscope.errors import DeepscopeError
 from deepscope.models import check_channels, suggest_layers
 from deepscope.render import channel, class_logit, diversity, neuron, render
 from deepscope.render.export import save_render, write_results
-from deepscope.render.param import PARAMS
+from deepscope.render.param import DEFAULT_LR, PARAMS
 from deepscope.render.transforms import TRANSFORM_SETS
 from deepscope.viz.output import prepare_output_dir, write_atomic
 
@@ -85,7 +85,9 @@ def _with_diversity(objs, layer, args):
 def _state_key(args) -> str:
     keys = ("model", "weights", "layer", "channels", "neuron", "classes", "diversity", "diversity_weight", "param",
             "transforms", "size", "steps", "lr", "attempts", "batch", "seed")
-    settings = json.dumps({k: getattr(args, k) for k in keys}, sort_keys=True, default=str)
+    values = {k: getattr(args, k) for k in keys}
+    values["lr"] = args.lr if args.lr is not None else DEFAULT_LR[args.param]  # defaults may change
+    settings = json.dumps(values, sort_keys=True, default=str)
     return hashlib.sha256(settings.encode()).hexdigest()[:16]
 
 
