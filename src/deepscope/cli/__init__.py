@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deepscope.cli import layers_cmd, render_cmd, shape_bias_cmd
+from deepscope.cli import atlas_cmd, layers_cmd, render_cmd, shape_bias_cmd
 from deepscope.cli import patch_cmd  # probes
 from deepscope.cli import serve_cmd, site_cmd  # site
 from deepscope.cli import saliency_cmd, sanity_cmd  # attribution
@@ -12,7 +12,7 @@ from deepscope.cli import examples_cmd, map_cmd, occlusion_cmd  # dataset views
 from deepscope.errors import DeepscopeError
 
 # Each module has `add_parser(subparsers)` that registers its sub-command with `func=run`.
-COMMANDS = [render_cmd, layers_cmd, shape_bias_cmd]
+COMMANDS = [render_cmd, layers_cmd, shape_bias_cmd, atlas_cmd]
 COMMANDS += [examples_cmd, occlusion_cmd, map_cmd]  # dataset views
 COMMANDS += [patch_cmd]  # probes
 COMMANDS += [site_cmd, serve_cmd]  # site

@@ -1,0 +1,135 @@
+"""`collect`: stream images through the model into a resumable, sharded activation store."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from deepscope.atlas.collection.forward import Sampler
+from deepscope.atlas.collection.sampling import positions_for
+from deepscope.atlas.collection.sources import as_source, prefetch
+from deepscope.atlas.collection.store import (
+    ActivationStore,
+    clean_partial,
+    ids_digest,
+    init_store,
+    open_store,
+    shard_done,
+    shard_ranges,
+    write_shard,
+)
+from deepscope.errors import DeepscopeError
+from deepscope.models.layers import layer_shape
+from deepscope.models.vision_model import VisionModel
+
+
+def _parse_shard(shard) -> tuple[int, int]:
+    if shard is None:
+        return 0, 1
+    part, parts = (int(v) for v in (shard.split("/") if isinstance(shard, str) else shard))
+    if not (parts >= 1 and 0 <= part < parts):
+        raise DeepscopeError(f"shard {part}/{parts} is not valid: use I/N with 0 <= I < N")
+    return part, parts
+
+
+def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *, positions: int = 1,
+            margin: int = 1, attribution: bool = False, seed: int = 0, batch_size: int = 16,
+            shard_size: int = 256, workers: int = 2, shard=None, limit: int | None = None,
+            progress: bool = True) -> ActivationStore | None:
+    """Collect `positions` activations per image of `images` (a folder or a dataset) at `layer`.
+
+    Writes the store folder `store` shard by shard (image ranges of `shard_size`); a killed run
+    resumes where it stopped and ends with the same files; a finished store is not redone.
+    `attribution=True` also stores h · ∂logit_c/∂h for every class c at each position.
+    `shard="I/N"` collects only every N-th image range starting at I (split over processes);
+    the store is returned once every range is there, else None.
+    Unreadable images are skipped and listed in the store (`store.failed`).
+    """
+    if positions < 1 or batch_size < 1 or shard_size < 1:
+        raise DeepscopeError("positions, batch size and shard size must be at least 1")
+    part, parts = _parse_shard(shard)
+    source = as_source(images, model.input_size)
+    ids = source.ids[:limit] if limit else source.ids
+    model.resolve(layer)
+    shape = layer_shape(model, layer)
+    if len(shape) != 3:
+        raise DeepscopeError(f"layer {layer!r} has output shape {shape}; an atlas needs a convolutional "
+                             "layer with (channels, height, width) output")
+    if attribution and not model.classes:
+        raise DeepscopeError("attribution needs a classifier with class names; collect without attribution")
+    root = Path(store)
+    meta = {"version": 1, "model": model.name, "layer": layer, "channels": shape[0], "map_size": list(shape[1:]),
+            "input_size": model.input_size, "positions": positions, "margin": margin, "seed": seed,
+            "attribution": bool(attribution), "num_classes": len(model.classes) if attribution else 0,
+            "class_names": model.classes if attribution else None, "batch_size": batch_size,
+            "shard_size": shard_size, "num_images": len(ids), "ids_digest": ids_digest(ids),
+            "source": source.description}
+    init_store(root, meta, ids)
+    clean_partial(root)
+    todo = [r for i, r in enumerate(shard_ranges(len(ids), shard_size)) if i % parts == part]
+    todo = [r for r in todo if not shard_done(root, *r)]
+    if todo:
+        _run(model, layer, source, root, todo, meta, workers, progress)
+    try:
+        result = open_store(root)
+    except DeepscopeError:
+        if parts > 1:
+            return None
+        raise
+    if not len(result):
+        reasons = "; ".join(f["reason"] for f in result.failed[:3])
+        raise DeepscopeError(f"none of the {len(ids)} images could be read ({reasons})")
+    return result
+
+
+def _run(model, layer, source, root, todo, meta, workers, progress) -> None:
+    sampler = Sampler(model, layer, meta["attribution"])
+    indices = [i for first, end in todo for i in range(first, end)]
+    bar = tqdm(total=len(indices), desc=f"collect {layer}", unit="img", disable=not progress)
+    stream = prefetch(source, indices, workers, ahead=max(2 * meta["batch_size"], 8))
+    unreadable = 0
+    for first, end in todo:
+        arrays: dict[str, list] = {k: [] for k in ("acts", "image", "pos", "attr")}
+        failed, batch = [], []
+        for position in range(first, end):
+            index, image, error = next(stream)
+            if image is None:
+                failed.append({"index": index, "id": source.ids[index], "reason": error})
+            else:
+                batch.append((index, image))
+            if len(batch) == meta["batch_size"] or (position == end - 1 and batch):
+                _sample_batch(sampler, batch, meta, arrays)
+                batch = []
+            bar.update(1)
+        write_shard(root, first, end, _concat(arrays, meta), failed)
+        unreadable += len(failed)
+        if unreadable:
+            bar.set_postfix(unreadable=unreadable)
+    bar.close()
+
+
+def _sample_batch(sampler: Sampler, batch: list, meta: dict, arrays: dict) -> None:
+    """Run one batch of (index, image) and append its rows to `arrays`."""
+    h, w = meta["map_size"]
+    index = np.array([i for i, _ in batch], dtype=np.int64)
+    pos = np.stack([positions_for(int(i), meta["positions"], h, w, meta["margin"], meta["seed"]) for i in index])
+    acts, attr = sampler(torch.stack([image for _, image in batch]), torch.from_numpy(pos))
+    arrays["acts"].append(acts.numpy().astype(np.float32))
+    arrays["image"].append(np.repeat(index, meta["positions"]))
+    arrays["pos"].append(pos.reshape(-1, 2))
+    if attr is not None:
+        arrays["attr"].append(attr.numpy().astype(np.float16))
+
+
+def _concat(arrays: dict, meta: dict) -> dict:
+    empty = {"acts": (0, meta["channels"]), "image": (0,), "pos": (0, 2), "attr": (0, meta["num_classes"])}
+    dtypes = {"acts": np.float32, "image": np.int64, "pos": np.int16, "attr": np.float16}
+    out = {}
+    for key, parts in arrays.items():
+        if key == "attr" and not meta["attribution"]:
+            continue
+        out[key] = np.concatenate(parts) if parts else np.zeros(empty[key], dtypes[key])
+    return out

@@ -1,0 +1,90 @@
+"""Where images come from (a folder, recursively, or a torch dataset) and decoding ahead of use.
+
+A source is a list of ids plus `load(index) -> (3, S, S) tensor in [0, 1]` that raises
+`ImageError` for an unusable image. `prefetch` decodes in a thread pool while the caller runs
+the model, so decoding overlaps the forward pass (Pillow and torch release the GIL).
+"""
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from deepscope.data.images import ImageError, image_files, load_image_resized, resize_center_crop
+
+
+@dataclass
+class ImageSource:
+    ids: list[str]
+    load: Callable[[int], torch.Tensor]
+    description: str
+
+
+def folder_source(folder: str | os.PathLike, size: int) -> ImageSource:
+    """Every image file under `folder` (sorted); ids are paths relative to the folder."""
+    root = Path(folder)
+    files = image_files(root)
+    ids = [f.relative_to(root).as_posix() for f in files]
+    return ImageSource(ids, lambda i: load_image_resized(files[i], size), str(root))
+
+
+def dataset_source(dataset, size: int) -> ImageSource:
+    """A map-style dataset whose items are images or (image, label) pairs (PIL or (3, H, W) tensors)."""
+    def load(i: int) -> torch.Tensor:
+        try:
+            item = dataset[i]
+        except Exception as err:
+            raise ImageError(f"dataset item {i}: {type(err).__name__}: {err}") from err
+        image = item[0] if isinstance(item, (tuple, list)) else item
+        if isinstance(image, Image.Image):
+            from deepscope.data.images import _to_rgb_array
+
+            image = torch.from_numpy(_to_rgb_array(image)).permute(2, 0, 1)
+        if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] not in (1, 3):
+            raise ImageError(f"dataset item {i}: expected a PIL image or a (3, H, W) tensor, "
+                             f"got {type(image).__name__}")
+        return resize_center_crop(image.float().expand(3, -1, -1), size)
+
+    return ImageSource([str(i) for i in range(len(dataset))], load, type(dataset).__name__)
+
+
+def as_source(images, size: int) -> ImageSource:
+    if isinstance(images, ImageSource):
+        return images
+    if isinstance(images, (str, os.PathLike)):
+        return folder_source(images, size)
+    if hasattr(images, "__getitem__") and hasattr(images, "__len__"):
+        return dataset_source(images, size)
+    raise TypeError(f"images must be a folder path or a map-style dataset, got {type(images).__name__}")
+
+
+def _safe_load(source: ImageSource, index: int):
+    try:
+        return index, source.load(index), None
+    except ImageError as err:
+        return index, None, str(err)
+    except (MemoryError, RuntimeError, ValueError) as err:  # e.g. an absurd size that passed the checks
+        return index, None, f"{source.ids[index]}: {type(err).__name__}: {err}"
+
+
+def prefetch(source: ImageSource, indices: Iterable[int], workers: int, ahead: int
+             ) -> Iterator[tuple[int, torch.Tensor | None, str | None]]:
+    """(index, image or None, error or None) in order, decoded `ahead` images in advance."""
+    if workers <= 0:
+        for index in indices:
+            yield _safe_load(source, index)
+        return
+    pending: deque = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="deepscope-decode") as pool:
+        for index in indices:
+            pending.append(pool.submit(_safe_load, source, index))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
