@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-LAYER = "blocks.2"
+LAYER = "blocks.3"
 CHANNELS = [0, 1, 2]
 _BUILT: dict[str, Path] = {}
 
