@@ -11,6 +11,7 @@ from deepscope.models.capture import first_tensor
 from deepscope.models.vision_model import LOGITS, VisionModel
 
 _FOUND: weakref.WeakKeyDictionary[VisionModel, str] = weakref.WeakKeyDictionary()
+_MODULES: weakref.WeakKeyDictionary[VisionModel, dict] = weakref.WeakKeyDictionary()
 
 
 def last_conv_layer(model: VisionModel) -> str:
@@ -58,4 +59,7 @@ def cam_layer(model: VisionModel, layer: str | None) -> tuple[str, nn.Module]:
     if layer == LOGITS:
         raise DeepscopeError("Grad-CAM needs a convolutional layer, not the logits; give a layer name "
                              f"(run `deepscope layers --model {model.name}`)")
-    return layer, model.module(layer)
+    modules = _MODULES.setdefault(model, {})
+    if layer not in modules:  # resolving walks every module: once per model and name
+        modules[layer] = model.module(layer)
+    return layer, modules[layer]
