@@ -95,6 +95,9 @@ def direct_calls(model, layer_module, opts):
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
         def pytorch_grad_cam(x, t):
+            # pytorch-grad-cam calls loss.backward(): it needs a gradient path into the network. With the
+            # weights frozen, that is the input (x requires grad here); with trainable weights it would
+            # also compute every weight's gradient, which is slower still.
             with GradCAM(model=model, target_layers=[layer_module]) as cam:
                 return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(i)) for i in t])
 
