@@ -32,7 +32,11 @@ DEFAULT_SET_POSITIONS = 8  # 30 default images x 8 positions = 240 activations f
 
 def resolve_layers(model: VisionModel, cfg: SiteConfig) -> dict[str, tuple]:
     """{layer: output shape} of the layers to show; each must be convolutional (channels, h, w)."""
-    names = cfg.layers or suggest_layers(model, 2)
+    if cfg.layers:
+        names = cfg.layers
+    else:  # a middle and a late block
+        spread = suggest_layers(model, 5)
+        names = list(dict.fromkeys([spread[len(spread) // 2], spread[-1]]))
     shapes = {}
     for name in names:
         model.resolve(name)
@@ -48,8 +52,9 @@ def resolve_layers(model: VisionModel, cfg: SiteConfig) -> dict[str, tuple]:
     return shapes
 
 
-def _files_digest(files: list[Path]) -> str:
-    listing = [(str(f), f.stat().st_size) for f in files]
+def _files_digest(files: list[Path], folder: Path) -> str:
+    """Names (relative to the image folder) and sizes: a moved site or image folder keeps its stages."""
+    listing = [(f.relative_to(folder).as_posix(), f.stat().st_size) for f in files]
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
 
 
@@ -92,7 +97,7 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
     shapes = resolve_layers(model, cfg)
     layers = list(shapes)
     channels_of = {layer: cfg.channels or list(range(shape[0])) for layer, shape in shapes.items()}
-    base = f"{model.name}|{_files_digest(files)}"
+    base = f"{model.name}|{_files_digest(files, folder)}"
     runner = StageRunner(site, total=2 + 4 * len(layers) + 2, progress=progress)
 
     image_info = {"source": "default set" if default_set else str(folder), "count": len(files),
