@@ -33,7 +33,8 @@ def add_parser(sub) -> None:
     p.add_argument("--param", choices=sorted(PARAMS), default="fft", help="image parameterization")
     p.add_argument("--transforms", choices=sorted(TRANSFORM_SETS), default=None,
                    help="transform set (standard; strong for classes)")
-    p.add_argument("--size", type=int, default=128, help="image size in pixels")
+    p.add_argument("--size", type=int, default=None,
+                   help="image size in pixels (default 128; classes: the model's input size, e.g. 224)")
     p.add_argument("--steps", type=int, default=256, help="optimization steps")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05, 0.2 for maco)")
     p.add_argument("--attempts", type=int, default=1, help="render each objective N times, keep the best")
@@ -45,7 +46,7 @@ def add_parser(sub) -> None:
 
 
 def _validate(args) -> None:
-    if args.size < 8:
+    if args.size is not None and args.size < 8:
         raise DeepscopeError(f"--size {args.size} is too small: use at least 8 pixels")
     if args.steps < 1:
         raise DeepscopeError(f"--steps must be positive, got {args.steps}")
@@ -70,7 +71,7 @@ def _jobs(args, model) -> list[tuple[str, list]]:
     for layer in layers:
         model.resolve(layer)
         chans = parse_index_list(channels_text or "0-15")
-        check_channels(model, layer, chans, args.size)
+        check_channels(model, layer, chans, args.size or 128)
         make = neuron if args.neuron else channel
         jobs.append((layer, [make(layer, c) for c in chans]))
     return jobs
@@ -110,7 +111,8 @@ def run(args) -> int:
             entries.extend(done[batch_id])
             continue
         bar.set_postfix_str(title)
-        result = render(model, _with_diversity(objs, title, args), size=args.size, steps=args.steps,
+        size = args.size or (model.input_size if title == "classes" else 128)
+        result = render(model, _with_diversity(objs, title, args), size=size, steps=args.steps,
                         param=args.param, lr=args.lr,
                         transforms=args.transforms or ("strong" if title == "classes" else "standard"),
                         images_per_objective=max(1, args.diversity), attempts=args.attempts,
