@@ -17,7 +17,7 @@ from deepscope.atlas import (
 )
 from deepscope.atlas.canvas import assemble
 from deepscope.atlas.grid import suggest_grid
-from deepscope.atlas.quality import label_clustering
+from deepscope.atlas.quality import animal_clustering, group_share, label_clustering
 from deepscope.errors import DeepscopeError
 
 
@@ -109,8 +109,14 @@ def test_coherence_is_high_for_a_smooth_grid_and_one_for_a_shuffled_one():
 def test_label_clustering_counts_neighbours_of_a_group():
     class G:
         cells = np.array([[0, 0], [1, 0], [5, 5], [6, 5]])
-    result = label_clustering(G, np.array([1, 2, 900, 901]))
+    result = label_clustering(G, np.array([True, True, False, False]))
     assert result["neighbour_rate"] == 1.0 and result["base_rate"] == 0.5 and result["ratio"] == 2.0
+    attr = np.zeros((4, 1000))
+    attr[:2, 5], attr[:2, 600] = 1.0, 0.5  # mostly animal (class 5), top class animal
+    attr[2:, 7], attr[2:, 700] = 0.4, 0.6  # mostly other, top class other
+    result = animal_clustering(G, attr)
+    assert result["ratio"] == 2.0 and result["by_top_class"]["ratio"] == 2.0
+    assert group_share(attr)[0] == pytest.approx(2 / 3)
 
 
 def test_canvas_places_icons_with_y_up_and_opacity():

@@ -16,7 +16,7 @@ from deepscope.atlas.collection.store import ActivationStore
 from deepscope.atlas.grid import Grid, bin_layout, whitening
 from deepscope.atlas.icons import IconSettings, render_icons, resolved
 from deepscope.atlas.layout import layout as run_layout
-from deepscope.atlas.quality import coherence, icon_fidelity, label_clustering
+from deepscope.atlas.quality import animal_clustering, coherence, icon_fidelity
 from deepscope.data.images import save_image
 from deepscope.errors import DeepscopeError
 from deepscope.models.vision_model import VisionModel
@@ -51,11 +51,6 @@ class Atlas:
         if self.data.attr is None:
             return None
         return np.stack([self.data.attr[m].astype(np.float64).mean(0) for m in self.grid.members])
-
-    def labels(self) -> np.ndarray | None:
-        """Each cell's top class by mean attribution (index), or None without attributions."""
-        attr = self.cell_attribution()
-        return None if attr is None else attr.argmax(1)
 
     def picture(self) -> Image.Image:
         if self.icons is None:
@@ -171,7 +166,6 @@ def build_atlas(model: VisionModel | None, data, layer: str | None = None, *, gr
             summary["passes"] = bool(summary["median_cosine"] >= MIN_MEDIAN_COSINE
                                      and summary["fraction_beating_real"] >= MIN_FRACTION_BEATING_REAL)
             timings["fidelity"] = time.perf_counter() - t
-    labels = atlas.labels()
-    if labels is not None and data.classes and len(data.classes) == 1000:
-        atlas.extra["animal_clustering"] = label_clustering(cells, labels)
+    if data.attr is not None and data.classes and len(data.classes) == 1000:
+        atlas.extra["animal_clustering"] = animal_clustering(cells, atlas.cell_attribution())
     return atlas

@@ -77,13 +77,31 @@ def coherence(grid: Grid) -> dict:
             "ratio": neighbour / random}
 
 
-def label_clustering(grid: Grid, labels: np.ndarray, group=IMAGENET_ANIMALS, name: str = "animal") -> dict:
-    """Do cells whose top class is in `group` sit next to each other? Rate at which a neighbour of
-    such a cell is one too, against the share of such cells overall (ratio > 1: they cluster)."""
-    inside = np.isin(labels, list(group))
+def group_share(cell_attr: np.ndarray, group=IMAGENET_ANIMALS) -> np.ndarray:
+    """Per cell, the share of its positive mean attribution that goes to the classes in `group`."""
+    positive = np.clip(cell_attr, 0, None)
+    return positive[:, list(group)].sum(1) / np.maximum(positive.sum(1), 1e-12)
+
+
+def label_clustering(grid: Grid, inside: np.ndarray, name: str = "animal") -> dict:
+    """Do the cells of a group (boolean `inside`, e.g. mostly attributed to animal classes) sit next
+    to each other? Rate at which a neighbour of such a cell is one too, against the share of such
+    cells overall (ratio > 1: they cluster)."""
+    inside = np.asarray(inside, bool)
     pairs = _neighbour_pairs(grid.cells)
     hits = [inside[j] for i, j in pairs if inside[i]] + [inside[i] for i, j in pairs if inside[j]]
     base = float(inside.mean()) if len(inside) else 0.0
     rate = float(np.mean(hits)) if hits else None
     return {"group": name, "cells": int(inside.sum()), "base_rate": base, "neighbour_rate": rate,
             "ratio": rate / base if rate is not None and base > 0 else None}
+
+
+def animal_clustering(grid: Grid, cell_attr: np.ndarray) -> dict:
+    """`label_clustering` of ImageNet animal cells, two ways: cells whose positive attribution goes
+    mostly (> 50%) to the 398 animal classes, and cells whose top class is an animal. The first is
+    the robust one: one position's top class is noisy (at EfficientNet's blocks.5 it is the image's
+    own class for ~3% of positions), a group's attribution mass is not."""
+    by_mass = label_clustering(grid, group_share(cell_attr) > 0.5)
+    by_mass["by_top_class"] = label_clustering(grid, np.isin(cell_attr.argmax(1), list(IMAGENET_ANIMALS)))
+    by_mass["rule"] = "cell's positive attribution > 50% to animal classes (0..397)"
+    return by_mass

@@ -68,9 +68,9 @@ def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *,
             "shard_size": shard_size, "num_images": len(ids), "ids_digest": ids_digest(ids),
             "source": source.description}
     init_store(root, meta, ids)
-    clean_partial(root)
     todo = [r for i, r in enumerate(shard_ranges(len(ids), shard_size)) if i % parts == part]
     todo = [r for r in todo if not shard_done(root, *r)]
+    clean_partial(root, todo)
     if todo:
         _run(model, layer, source, root, todo, meta, workers, progress)
     try:

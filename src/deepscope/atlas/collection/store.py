@@ -67,10 +67,11 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def clean_partial(root: Path) -> None:
-    """Remove half-written shards a killed run left behind (their names start with '.tmp-')."""
-    for tmp in (root / SHARDS).glob(".tmp-*"):
-        shutil.rmtree(tmp, ignore_errors=True)
+def clean_partial(root: Path, ranges: list[tuple[int, int]]) -> None:
+    """Remove half-written shards of `ranges` a killed run left behind (other processes' parts stay)."""
+    for first, end in ranges:
+        for tmp in (root / SHARDS).glob(f".tmp-{shard_name(first, end)}-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def shard_done(root: Path, first: int, end: int) -> bool:
