@@ -5,6 +5,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
@@ -40,7 +41,18 @@ def environment(threads: int) -> dict:
         "python": platform.python_version(),
         "versions": {p: version(p) for p in ("torch", "timm", "torch-lucent", "kornia", "dreamlens")},
         "device": "cpu" if not torch.cuda.is_available() else torch.cuda.get_device_name(),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "engine_uncommitted_changes": bool(_git("status", "--porcelain", "--", "src/deepscope/render", "src/deepscope/models")),
     }
+
+
+def _git(*args: str) -> str | None:
+    """Output of a git command in the repository (None outside a checkout)."""
+    try:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 class Results:

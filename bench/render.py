@@ -33,7 +33,6 @@ from photos import best_photo_activations, channel_scores  # noqa: E402
 from step_timer import median, step_times, timed_loop  # noqa: E402
 
 from deepscope.models import load_model  # noqa: E402
-from deepscope.render.transforms import compose, standard_transforms  # noqa: E402
 from deepscope.viz.sheet import contact_sheet  # noqa: E402
 
 REDIRECT_STEPS = 16  # deepscope's default: the first 16 steps use the redirected ReLU gradient
@@ -85,15 +84,21 @@ def time_floor(model, layer: str, channels: list[int], size: int, steps: int) ->
         return timed_loop(floor_step_fn(model, layer, channels, size), steps + WARMUP)[WARMUP:]
 
 
-def transformed_size(size: int) -> int:
-    """Side of the image deepscope's standard transforms hand to the model."""
-    return compose(standard_transforms())(torch.zeros(1, 3, size, size), torch.Generator()).shape[-1]
+def deepscope_input_size(model, layer: str, size: int) -> int:
+    """Side of the images deepscope's default render actually hands to the network."""
+    seen = []
+    handle = model.net.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].shape[-1]))
+    try:
+        RUNNERS["deepscope"](model, layer, [0], size, 1)
+    finally:
+        handle.remove()
+    return int(seen[0])
 
 
 def run_timing(args, model, libs: list[str], batch: int) -> dict:
     channels = list(range(batch))
-    big = transformed_size(args.size)
-    entries = libs + ["floor", f"floor@{big}px"]
+    big = deepscope_input_size(model, args.layer, args.size)
+    entries = libs + ["floor"] + ([f"floor@{big}px"] if big != args.size else [])
     pooled: dict[str, dict[str, list]] = {e: {"steps": [], "redirected": []} for e in entries}
     rounds: dict[str, list[float]] = {e: [] for e in entries}
     for r in range(args.repeats):
