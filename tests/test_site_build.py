@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 
 import pytest
@@ -94,7 +93,7 @@ def test_interrupted_build_resumes_where_it_stopped(model, site, monkeypatch):
     def crash(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    import deepscope.app.build as build
+    from deepscope.app import build
 
     monkeypatch.setattr(build, "layer_atlas", crash)
     with pytest.raises(KeyboardInterrupt):

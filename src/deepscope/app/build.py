@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 from dataclasses import replace
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
@@ -113,14 +114,14 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
         chans = channels_of[layer]
         key = f"{base}|{layer}|{chans}|"
         runner.run(f"fv/{layer}", key + cfg.key("fv_size", "fv_steps", "variants", "seed"),
-                   lambda: render_units(model, layer, chans, site, cfg, progress))
+                   partial(render_units, model, layer, chans, site, cfg, progress))
         runner.run(f"examples/{layer}", key + cfg.key("top", "limit", "batch_size"),
-                   lambda: unit_examples(model, layer, chans, files, site, cfg, progress))
-        runner.run(f"weights/{layer}", key, lambda: class_weights(model, layer, chans, site))
+                   partial(unit_examples, model, layer, chans, files, site, cfg, progress))
+        runner.run(f"weights/{layer}", key, partial(class_weights, model, layer, chans, site))
         if cfg.atlas:
             runner.run(f"atlas/{layer}", f"{base}|{layer}|" + cfg.key(
                 "limit", "atlas_grid", "atlas_positions", "atlas_layout", "atlas_threshold", "icon_size",
-                "icon_steps", "seed", "batch_size"), lambda: layer_atlas(model, layer, folder, site, cfg, progress))
+                "icon_steps", "seed", "batch_size"), partial(layer_atlas, model, layer, folder, site, cfg, progress))
         else:
             runner.count += 1
             layer_data(site, layer, "atlas").unlink(missing_ok=True)
@@ -136,7 +137,7 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
         runner.count += 1
     runner.run("pages", _pages_key(site, layers), lambda: write_pages(site, layers, shapes, cfg))
     summary = {"site": str(site), "layers": layers, "stages_run": runner.ran, "stages_skipped": runner.skipped,
-               "timings_s": runner.timings}
+               "timings_s": runner.timings, "cpu_s": runner.cpu}
     write_atomic(site / "data" / "build.json", json.dumps(summary, indent=1))
     return summary
 

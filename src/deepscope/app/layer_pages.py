@@ -12,10 +12,10 @@ def layer_body(layer: str, shape, fv: dict, atlas: dict | None, weights: dict) -
     for c, unit in fv["units"].items():
         tiles.append(f'<a class="tile unit" href="units/{esc(c)}.html"><img src="{esc(unit["image"])}" '
                      f'alt="unit {esc(c)}" loading="lazy"><div class="cap">unit {esc(c)}</div></a>')
-    parts = [f'<p class="muted">Output shape <code>{esc(tuple(shape) if shape else "?")}</code>; '
-             f'{len(fv["units"])} units shown, each rendered at {fv["size"]} px for {fv["steps"]} steps. '
-             f'{"Its units feed the logits (class weights on the unit pages)." if weights.get("feeds_logits") else ""}'
-             f'</p>', '<h2>Feature visualizations</h2>', f'<div class="grid fv-grid">{"".join(tiles)}</div>']
+    feeds = "Its units feed the logits (class weights on the unit pages)." if weights.get("feeds_logits") else ""
+    intro = (f'<p class="muted">Output shape <code>{esc(tuple(shape) if shape else "?")}</code>; '
+             f'{len(fv["units"])} units shown, each rendered at {fv["size"]} px for {fv["steps"]} steps. {feeds}</p>')
+    parts = [intro, '<h2>Feature visualizations</h2>', f'<div class="grid fv-grid">{"".join(tiles)}</div>']
     parts.append("<h2>Activation atlas</h2>")
     parts.append(atlas_section(atlas) if atlas else '<p class="muted">No atlas for this layer (built with --no-atlas).</p>')
     return "\n".join(parts)
@@ -46,9 +46,9 @@ def unit_body(layer: str, c: int, fv: dict, examples: dict | None, weights: dict
         pager.append(f'<a href="{prev_c}.html" rel="prev">unit {prev_c}</a>')
     if next_c is not None:
         pager.append(f'<a href="{next_c}.html" rel="next">unit {next_c}</a>')
-    parts = [f'<div class="pager">{" ".join(pager)}</div>', '<div class="row">',
-             f'<figure class="fv-main"><img src="../{esc(unit["image"])}" alt="feature visualization">'
-             f'<figcaption class="muted">channel objective, score {unit["score"]:.3g}</figcaption></figure>']
+    main = (f'<figure class="fv-main"><img src="../{esc(unit["image"])}" alt="feature visualization">'
+            f'<figcaption class="muted">channel objective, score {unit["score"]:.3g}</figcaption></figure>')
+    parts = [f'<div class="pager">{" ".join(pager)}</div>', '<div class="row">', main]
     if unit["variants"]:
         imgs = "".join(f'<img src="../{esc(v["image"])}" alt="variant {i}" title="score {v["score"]:.3g}">'
                        for i, v in enumerate(unit["variants"]))

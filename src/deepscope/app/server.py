@@ -56,9 +56,8 @@ class SiteHandler(SimpleHTTPRequestHandler):
 
     def list_directory(self, path):
         self.send_error(HTTPStatus.NOT_FOUND, "no directory listings")
-        return None
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - signature of the base class
+    def log_message(self, format: str, *args) -> None:
         if not getattr(self.server, "quiet", False):
             super().log_message(format, *args)
 

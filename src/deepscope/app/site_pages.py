@@ -38,8 +38,8 @@ def saliency_body(saliency: dict) -> str:
     rows = []
     for row in saliency["images"]:
         target = row.get("target", {})
-        figures = [f'<figure class="tile"><img src="{esc(row["picture"])}" alt="{esc(row["image"])}">'
-                   f'<figcaption class="cap">{esc(row["image"])}</figcaption></figure>']
+        figures = [(f'<figure class="tile"><img src="{esc(row["picture"])}" alt="{esc(row["image"])}">'
+                    f'<figcaption class="cap">{esc(row["image"])}</figcaption></figure>')]
         figures += [f'<figure class="tile"><img src="{esc(m["picture"])}" alt="{esc(m["method"])}">'
                     f'<figcaption class="cap">{esc(m["method"])}</figcaption></figure>' for m in row["maps"]]
         rows.append(f'<h2>{esc(row["image"])} <span class="muted">explaining '

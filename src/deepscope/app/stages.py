@@ -24,7 +24,8 @@ class StageRunner:
         self.count = 0
         self.ran: list[str] = []
         self.skipped: list[str] = []
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, float] = {}  # wall seconds
+        self.cpu: dict[str, float] = {}  # CPU seconds of this process (all threads)
 
     def marker(self, name: str) -> Path:
         return self.site / MARKERS / f"{name.replace('/', '_')}.done"
@@ -45,14 +46,14 @@ class StageRunner:
             self._say(f"{prefix}: done before, skipped")
             return
         self._say(f"{prefix} ...")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         fn()
-        seconds = time.perf_counter() - start
-        self.timings[name] = round(seconds, 2)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        self.timings[name], self.cpu[name] = round(seconds, 2), round(cpu, 2)
         self.marker(name).parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.marker(name), json.dumps({"key": key, "seconds": round(seconds, 2)}))
+        write_atomic(self.marker(name), json.dumps({"key": key, "seconds": round(seconds, 2), "cpu_s": round(cpu, 2)}))
         self.ran.append(name)
-        self._say(f"{prefix}: {seconds:.1f} s")
+        self._say(f"{prefix}: {seconds:.1f} s ({cpu:.1f} s CPU)")
 
     def _say(self, text: str) -> None:
         if self.progress:
