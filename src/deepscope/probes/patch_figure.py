@@ -9,24 +9,19 @@ EXAMPLES = 5
 
 
 def _flip_examples(experiment, pair: dict, count: int):
-    """(pasted image, before label) for the first `count` flipped images, at the placement that flipped them."""
+    """(pasted image, label before, placement) for up to `count` flipped images, smallest patches first."""
     from deepscope.probes.paste import paste
 
     result = pair["_best_result"]
     cand = next(c for c in pair["_candidates"] if c.name == pair["best"]["name"])
+    # smallest successful placement per flipped image; show the images flipped by the smallest patches first
+    flipped = [(int(result.hits[i].nonzero()[0]), row) for i, row in enumerate(result.rows) if result.hits[i].any()]
     out = []
-    for i, row in enumerate(result.rows):
-        hits = result.hits[i].nonzero().flatten().tolist()
-        if not hits:
-            continue
-        # prefer the smallest placement that works: the most convincing example
-        place = experiment.places[hits[0]]
-        image = experiment.images.batch(row, row + 1)
-        pasted = paste(image, cand.image, place)[0]
+    for place_index, row in sorted(flipped)[:count]:
+        place = experiment.places[place_index]
+        pasted = paste(experiment.images.batch(row, row + 1), cand.image, place)[0]
         before = int(experiment.before[row].argmax())
         out.append((pasted, experiment._name(before), place.name))
-        if len(out) == count:
-            break
     return out
 
 
