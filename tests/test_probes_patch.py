@@ -123,3 +123,23 @@ def test_cli_errors(tmp_path, capsys):
     assert "give both --from and --to" in capsys.readouterr().err
     assert main(["patch", "--images", str(tmp_path), "--ratios", "0.2,2", "--out", str(tmp_path / "o")]) == 2
     assert "--ratios" in capsys.readouterr().err
+
+
+def test_atlas_source_uses_the_two_class_comparison(tmp_path, model, imagenet_samples):
+    """Icons of the cells leaning to B, plus one render of their combined direction (tiny settings)."""
+    from deepscope.atlas import collect
+    from deepscope.data import image_files
+    from deepscope.probes.patch_sources import AtlasSource
+
+    for f in image_files(imagenet_samples)[:8]:
+        (tmp_path / f.name).symlink_to(f)
+    store = collect(model, "blocks.5", tmp_path, tmp_path / "store", positions=2, attribution=True,
+                    progress=False, workers=1)
+    source = AtlasSource(store, cells=2, grid=3, threshold=1, icon_size=32, icon_steps=4,
+                         settings=RenderSettings(size=32, steps=4, progress=False))
+    candidates = source(model, 0, 1)
+    assert candidates and candidates[-1].name == "atlas_directions"
+    icons = candidates[:-1]
+    assert 1 <= len(icons) <= 2 and all(c.source == "atlas" and c.image.shape == (3, 32, 32) for c in icons)
+    assert all(c.info["x"] > 0 for c in icons)  # every icon comes from a cell leaning to class B
+    assert source.comparison.names == ("tench", "goldfish")

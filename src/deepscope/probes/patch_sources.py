@@ -96,6 +96,8 @@ class AtlasSource:
 
     store: object  # deepscope.atlas.ActivationStore collected with attribution=True
     cells: int = 3
+    grid: int = 10  # the comparison's grid and minimum activations per cell (paper: 10x10)
+    threshold: int = 4
     icon_size: int = 80
     icon_steps: int = 256
     settings: RenderSettings = field(default_factory=RenderSettings)
@@ -104,8 +106,8 @@ class AtlasSource:
     def __call__(self, model: VisionModel, a: int, b: int) -> list[PatchCandidate]:
         from deepscope.atlas import IconSettings, compare_classes, render_icons
 
-        self.comparison = compare_classes(model, self.store, a, b, icons=None, fidelity=False,
-                                          progress=self.settings.progress)
+        self.comparison = compare_classes(model, self.store, a, b, grid=self.grid, threshold=self.threshold,
+                                          icons=None, fidelity=False, progress=self.settings.progress)
         top = [c for c in self.comparison.toward("b", self.cells) if c.x > 0]
         if not top:
             return []
