@@ -143,3 +143,21 @@ def test_atlas_source_uses_the_two_class_comparison(tmp_path, model, imagenet_sa
     assert 1 <= len(icons) <= 2 and all(c.source == "atlas" and c.image.shape == (3, 32, 32) for c in icons)
     assert all(c.info["x"] > 0 for c in icons)  # every icon comes from a cell leaning to class B
     assert source.comparison.names == ("tench", "goldfish")
+
+
+def test_cli_runs_a_tiny_universal_experiment(tmp_path, imagenet_samples, capsys):
+    from deepscope.data import image_files
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for f in image_files(imagenet_samples)[:6]:
+        (folder / f.name).symlink_to(f)
+    args = ["patch", "--images", str(folder), "--from", "tench", "--to", "goldfish", "--mode", "universal",
+            "--size", "32", "--steps", "4", "--screen", "2", "--ratios", "0.7", "--threads", "1",
+            "--out", str(tmp_path / "out"), "--no-progress"]
+    assert main(args) == 0
+    assert "tench -> goldfish (universal, 5 images)" in capsys.readouterr().out  # the goldfish image is not counted
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["pair_choice"] == "user" and report["placements"] == [
+        "0.7@top_left", "0.7@top_right", "0.7@bottom_left", "0.7@bottom_right"]
+    assert {c["name"] for c in report["pairs"][0]["candidates"]} == {"logit_difference", "direction_blocks.5"}

@@ -181,3 +181,22 @@ def test_embedded_model_full_cue_conflict_set(tmp_path, cue_conflict, model):
 
     report = measure_model(model, MAPPING, tmp_path, stimuli, progress=False)
     assert report["cue_conflict"]["shape_bias"] == pytest.approx(0.239, abs=0.01)
+
+
+def test_cli_runs_the_model_on_a_small_stimulus_folder(tmp_path, cue_conflict, capsys):
+    stimuli, edges = tmp_path / "stimuli", tmp_path / "edges"
+    for category in ("clock", "bird"):
+        for source, target in ((cue_conflict / "stimuli", stimuli), (cue_conflict / "edges", edges)):
+            (target / category).mkdir(parents=True)
+            for f in sorted((source / category).glob("*.png"))[:3]:
+                (target / category / f.name).symlink_to(f)
+    human = next((cue_conflict / "decisions").glob("*subject-01*.csv"))
+    out = tmp_path / "out"
+    assert main(["shape-bias", "--stimuli", str(stimuli), "--edges", str(edges), "--decisions", str(human),
+                 "--threads", "1", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "efficientnet_lite0: shape bias" in printed and "16-way accuracy on edges" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["cue_conflict"]["images"] == 6 and report["edges"]["images"] == 6
+    assert report["reference"][0]["label"] == "humans" and report["mapping"] == "packaged"
+    assert read_decisions(out / "decisions_edges.csv").subject == "efficientnet_lite0"

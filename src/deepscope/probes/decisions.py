@@ -45,9 +45,11 @@ def read_decisions(path: str | os.PathLike) -> DecisionFile:
     decisions, subjects = [], set()
     for line, row in enumerate(rows, start=2):
         parsed = parse_cue_conflict_name(row["imagename"])
+        if parsed is None and row.get("category"):  # a single-cue image (edges, silhouettes)
+            parsed = (row["category"], row["category"])
         if parsed is None:
             raise DeepscopeError(f"{path}:{line}: image name {row['imagename']!r} does not end in "
-                                 "<shape><k>-<texture><m>.png")
+                                 "<shape><k>-<texture><m>.png and the row has no category")
         subjects.add(row["subj"])
         decisions.append(Decision(row["imagename"], parsed[0], parsed[1], row["object_response"].strip()))
     if not decisions:
