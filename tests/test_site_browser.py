@@ -102,7 +102,7 @@ def test_overview_layer_atlas_unit(browser, base_url, site, shots):
 
     atlas = json.loads((site / "layers" / LAYER / "data" / "atlas.json").read_text())
     canvas = page.locator("#atlas-canvas")
-    page.wait_for_function("document.getElementById('atlas-canvas').getAttribute('data-tiles-drawn') === '1'")
+    page.wait_for_function("document.getElementById('atlas-canvas').getAttribute('data-ready') === '1'")
     page.evaluate("document.getElementById('atlas-canvas').scrollIntoView({block: 'end'})")
     box = canvas.bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= 902, box
@@ -132,10 +132,9 @@ def test_overview_layer_atlas_unit(browser, base_url, site, shots):
     page.wait_for_function("[...document.querySelectorAll('#cell-details .sources img')]"
                            ".every(i => i.complete && i.naturalWidth > 0)")
     assert details.locator(".sources img").count() == len(cell["sources"]) > 0
-    page.screenshot(path=shots / "2-layer-atlas-hover.png", full_page=True)
-
     page.mouse.click(*positions[visible[0]])  # pin: linkable
     assert page.url.endswith(f"#cell={cell['x']},{cell['y']}")
+    page.screenshot(path=shots / "2-layer-atlas-hover.png", full_page=True)
 
     page.click("a.unit >> nth=1")
     page.wait_for_load_state("load")
@@ -170,7 +169,7 @@ def test_unit_page_opens_from_disk_without_a_server(browser, site):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto((site / "layers" / LAYER / "index.html").as_uri())
-    page.wait_for_function("document.getElementById('atlas-canvas').getAttribute('data-tiles-drawn') === '1'")
+    page.wait_for_function("document.getElementById('atlas-canvas').getAttribute('data-ready') === '1'")
     page.locator("#atlas-zoom-in").click()
     page.wait_for_function("window.deepscopeAtlas.view().zoom > 1.5")
     assert errors == []

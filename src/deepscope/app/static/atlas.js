@@ -70,8 +70,9 @@
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     ctx.imageSmoothingEnabled = view.scale < 2;
     var top = tiles.levels.length - 1, level = chooseLevel();
-    drawLevel(top);                      // always-loaded overview underneath
-    var tilesDrawn = level === top ? 1 : drawLevel(level);
+    var overview = drawLevel(top);       // always-loaded overview underneath
+    var tilesDrawn = level === top ? overview : drawLevel(level);
+    if (overview) canvas.setAttribute("data-ready", "1");
     [hover, pinned].forEach(function (cell, k) {
       if (cell === null) return;
       var c = atlas.cells[cell];
@@ -186,7 +187,7 @@
   button("atlas-zoom-in", function () { var c = centre(); zoomBy(2, c[0], c[1]); });
   button("atlas-zoom-out", function () { var c = centre(); zoomBy(0.5, c[0], c[1]); });
   button("atlas-reset", function () { reset(); });
-  window.addEventListener("resize", function () { resize(); reset(); });
+  window.addEventListener("resize", function () { resize(); request(); });  // keeps the view
 
   // for scripts and tests: where a cell is on screen now, and the current view
   window.deepscopeAtlas = {
