@@ -32,10 +32,9 @@ def test_capture_before_inplace_relu_keeps_pre_relu_values():
 
 def test_hooks_are_removed_even_after_an_error():
     model = _conv_relu_model()
-    with pytest.raises(ValueError):
-        with capture(model, ["0", "1"]) as cap:
-            cap(torch.rand(1, 3, 8, 8))
-            raise ValueError("boom")
+    with pytest.raises(ValueError), capture(model, ["0", "1"]) as cap:
+        cap(torch.rand(1, 3, 8, 8))
+        raise ValueError("boom")
     assert _no_hooks(model)
 
 

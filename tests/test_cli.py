@@ -70,7 +70,7 @@ def test_unwritable_output_folder(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     proc = subprocess.run([sys.executable, "-m", "deepscope.cli", "render", "--out", str(blocker / "sub")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2
     assert "cannot write to output folder" in proc.stderr and "Traceback" not in proc.stderr
 

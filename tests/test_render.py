@@ -34,7 +34,7 @@ def test_rendering_twice_costs_the_same(model):
 
 
 def test_same_seed_same_images(model):
-    kwargs = dict(size=32, steps=3, progress=False)
+    kwargs = {"size": 32, "steps": 3, "progress": False}
     a = render(model, [channel("blocks.3", 0), channel("blocks.3", 1)], seed=3, **kwargs)
     b = render(model, [channel("blocks.3", 0), channel("blocks.3", 1)], seed=3, **kwargs)
     c = render(model, [channel("blocks.3", 0), channel("blocks.3", 1)], seed=4, **kwargs)

@@ -4,11 +4,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deepscope.cli import atlas_cmd, layers_cmd, render_cmd, shape_bias_cmd
-from deepscope.cli import patch_cmd  # probes
-from deepscope.cli import serve_cmd, site_cmd  # site
-from deepscope.cli import saliency_cmd, sanity_cmd  # attribution
-from deepscope.cli import examples_cmd, map_cmd, occlusion_cmd  # dataset views
+from deepscope.cli import (
+    atlas_cmd,
+    examples_cmd,
+    layers_cmd,
+    map_cmd,
+    occlusion_cmd,
+    patch_cmd,
+    render_cmd,
+    saliency_cmd,
+    sanity_cmd,
+    serve_cmd,
+    shape_bias_cmd,
+    site_cmd,
+)
 from deepscope.errors import DeepscopeError
 
 # Each module has `add_parser(subparsers)` that registers its sub-command with `func=run`.

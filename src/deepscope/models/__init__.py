@@ -6,6 +6,19 @@ from deepscope.models.vision_model import LOGITS, VisionModel
 from deepscope.models.zoo import DEFAULT_MODEL, available_models, from_module, load_model
 
 __all__ = [
-    "Capture", "activations", "capture", "imagenet_classes", "LayerInfo", "check_channels", "layer_shape", "list_layers", "suggest_layers", "LOGITS",
-    "VisionModel", "DEFAULT_MODEL", "available_models", "from_module", "load_model",
+    "DEFAULT_MODEL",
+    "LOGITS",
+    "Capture",
+    "LayerInfo",
+    "VisionModel",
+    "activations",
+    "available_models",
+    "capture",
+    "check_channels",
+    "from_module",
+    "imagenet_classes",
+    "layer_shape",
+    "list_layers",
+    "load_model",
+    "suggest_layers",
 ]

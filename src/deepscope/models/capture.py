@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
+from typing_extensions import Self
 
 from deepscope.models.vision_model import LOGITS, VisionModel
 
@@ -42,7 +43,7 @@ class Capture:
         self._handles = []
         self._warned: set[str] = set()
 
-    def __enter__(self) -> "Capture":
+    def __enter__(self) -> Self:
         modules = dict(self.model.net.named_modules())
         self._handles.append(self.model.net.register_forward_pre_hook(self._reset))
         by_module: dict[str, list[str]] = {}

@@ -1,7 +1,7 @@
 """`VisionModel`: a network plus its input normalization, addressed by layer names."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

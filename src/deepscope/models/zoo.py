@@ -108,7 +108,7 @@ def _read_state_dict(path) -> dict:
         raise DeepscopeError(f"weights file {str(path)!r} does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+    except Exception as err:
         raise DeepscopeError(f"could not read weights file {str(path)!r}: {err}") from err
     return state.get("state_dict", state) if isinstance(state, dict) else state
 

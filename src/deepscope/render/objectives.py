@@ -6,7 +6,7 @@ batch index `i` (zero elsewhere), so several objectives can share one batch.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -31,7 +31,7 @@ class Objective:
         return self.name
 
     # --- algebra -------------------------------------------------------------------------
-    def _terms(self) -> list[tuple[float, "Objective"]]:
+    def _terms(self) -> list[tuple[float, Objective]]:
         return [(1.0, self)]
 
     def __add__(self, other):
@@ -62,7 +62,7 @@ class Objective:
     def __truediv__(self, factor):
         return self * (1.0 / factor)
 
-    def at(self, index: int | Sequence[int]) -> "Objective":
+    def at(self, index: int | Sequence[int]) -> Objective:
         """This objective scored only on batch index (or indices) `index`, zero elsewhere."""
         return AtBatch(self, index)
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -171,4 +171,4 @@ def score_images(model: VisionModel, objectives: Sequence[Objective], images: to
     return torch.cat(rows) if rows else torch.zeros(0, len(objectives))
 
 
-__all__ = ["RenderResult", "render", "score_images", "frozen"]
+__all__ = ["RenderResult", "frozen", "render", "score_images"]

@@ -6,7 +6,7 @@ own random parameters, so rendering N objectives together equals rendering them 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -105,4 +105,4 @@ def strong_transforms() -> list[Transform]:
 
 
 TRANSFORM_SETS = {"standard": standard_transforms, "icon": icon_transforms, "strong": strong_transforms,
-                  "none": lambda: []}
+                  "none": list}
