@@ -93,19 +93,21 @@ def test_channel_renders_beat_every_real_photo(model, imagenet_samples):
 
 @pytest.mark.slow
 def test_class_render_is_recognized_by_a_second_model(model):
-    """A class visualization of the embedded model is classified as that class by it and is among
-    the top-5 of EfficientNet-Lite1, which it was not made on."""
+    """Class visualizations of the embedded model (its input size, strong transforms, as the CLI
+    does) are classified as their class by it and by EfficientNet-Lite1, which they were not made on
+    (bench/class_renders.py measures 10 classes)."""
     import torch.nn.functional as F
 
     from deepscope.models import load_model
 
-    classes = [130, 949]  # flamingo, strawberry
-    result = render(model, [class_logit(c) for c in classes], size=128, steps=128, transforms="strong",
+    classes = [130, 949, 291]  # flamingo, strawberry, lion
+    result = render(model, [class_logit(c) for c in classes], size=224, steps=128, transforms="strong",
                     progress=False)
     sibling = load_model("efficientnet_lite1")
     with torch.no_grad():
-        own = model(F.interpolate(result.images, size=224, mode="bilinear", antialias=True)).argmax(1)
+        own = model(result.images).argmax(1)
         other = sibling(F.interpolate(result.images, size=240, mode="bilinear", antialias=True)).topk(5).indices
     target = torch.tensor(classes)
     assert torch.equal(own, target)
     assert (other == target[:, None]).any(1).all()
+    assert (other[:, 0] == target).sum() >= 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -116,7 +117,13 @@ def test_overview_layer_atlas_unit(browser, base_url, site, shots):
     page.mouse.move(box["x"] + box["width"] / 2 + 60, box["y"] + box["height"] / 2 + 40, steps=4)
     page.mouse.up()
 
-    # hover a cell that is on screen now and read its details
+    # hover a cell that is on screen now and read its details (once the zoom animation has settled)
+    page.wait_for_function("""() => {
+        const v = JSON.stringify(window.deepscopeAtlas.view());
+        const same = window.__lastView === v;
+        window.__lastView = v;
+        return same;
+    }""", polling=250)
     positions = page.evaluate("window.deepscopeAtlas.cells.map((c, i) => window.deepscopeAtlas.cellScreenPosition(i))")
     visible = [i for i, (x, y) in enumerate(positions)
                if box["x"] + 5 < x < box["x"] + box["width"] - 5 and box["y"] + 5 < y < box["y"] + box["height"] - 5]
@@ -133,7 +140,8 @@ def test_overview_layer_atlas_unit(browser, base_url, site, shots):
                            ".every(i => i.complete && i.naturalWidth > 0)")
     assert details.locator(".sources img").count() == len(cell["sources"]) > 0
     page.mouse.click(*positions[visible[0]])  # pin: linkable
-    assert page.url.endswith(f"#cell={cell['x']},{cell['y']}")
+    pinned = re.escape(f"#cell={cell['x']},{cell['y']}") + "$"
+    sync_api.expect(page).to_have_url(re.compile(pinned))  # history.replaceState reaches page.url later
     page.screenshot(path=shots / "2-layer-atlas-hover.png", full_page=True)
 
     page.click("a.unit >> nth=1")
