@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import numpy as np
@@ -70,7 +69,6 @@ def test_map_of_a_subset_orders_the_images(imagenet_samples, tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("DEEPSCOPE_FULL_MAP"), reason="full 1000-image map: set DEEPSCOPE_FULL_MAP=1")
 def test_map_of_the_1000_samples(imagenet_samples, tmp_path):
     out = tmp_path / "map"
     assert main(["map", "--images", str(imagenet_samples), "--out", str(out), "--no-progress"]) == 0

@@ -1,6 +1,5 @@
 """Shape bias: the decision rule, the counting, the published decision files, layouts and the CLI."""
 import json
-import os
 
 import pytest
 import torch
@@ -173,8 +172,6 @@ def test_embedded_model_on_a_fixed_subset_resumes_and_plots(tmp_path, cue_confli
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("DEEPSCOPE_FULL_SHAPE_BIAS"),
-                    reason="all 1,280 images take 2-2.5 min on 2 busy cores; set DEEPSCOPE_FULL_SHAPE_BIAS=1 to run")
 def test_embedded_model_full_cue_conflict_set(tmp_path, cue_conflict, model):
     stimuli = find_cue_conflict(cue_conflict / "stimuli", MAPPING.categories)
     from deepscope.probes import measure_model
