@@ -19,19 +19,21 @@ def model():
     return load_model("efficientnet_lite0")
 
 
+def _shared_folder(name: str) -> Path:
+    """A folder of `../shared/data`, or a skip saying where it was looked for."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"shared data {name!r} not found at {path} (set DEEPSCOPE_SHARED_DATA)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def imagenet_samples() -> Path:
     """`../shared/data/imagenet-samples` (1000 images), or a skip saying why."""
-    path = SHARED_DATA / "imagenet-samples"
-    if not path.is_dir():
-        pytest.skip(f"shared ImageNet samples not found at {path} (set DEEPSCOPE_SHARED_DATA)")
-    return path
+    return _shared_folder("imagenet-samples")
 
 
 @pytest.fixture(scope="session")
 def cue_conflict() -> Path:
     """`../shared/data/cue-conflict`, or a skip saying why."""
-    path = SHARED_DATA / "cue-conflict"
-    if not path.is_dir():
-        pytest.skip(f"shared cue-conflict data not found at {path} (set DEEPSCOPE_SHARED_DATA)")
-    return path
+    return _shared_folder("cue-conflict")
