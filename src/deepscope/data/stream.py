@@ -2,19 +2,19 @@
 
 Batch `b` always holds files `[b * batch_size, (b + 1) * batch_size)` minus the unreadable ones, so a
 run that resumes at a batch boundary sees exactly the batches an uninterrupted run sees. The next
-batches are decoded in background threads while the model works on the current one.
+batches are decoded in background threads (`deepscope.data.sources.prefetch`) while the model works
+on the current one.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from deepscope.data.images import ImageError, load_image_resized
+from deepscope.data.sources import ImageSource, files_source, prefetch
 from deepscope.errors import DeepscopeError
 
 
@@ -29,37 +29,33 @@ class Batch:
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (file index, reason)
 
 
-def _load(files: Sequence[Path], start: int, stop: int, size: int) -> Batch:
-    images, indices, skipped = [], [], []
-    for i in range(start, stop):
-        try:
-            images.append(load_image_resized(files[i], size))
-            indices.append(i)
-        except ImageError as err:
-            skipped.append((i, str(err)))
-        except MemoryError:
-            skipped.append((i, f"{files[i]}: not enough memory to decode this image"))
-    stacked = torch.stack(images) if images else torch.zeros(0, 3, size, size)
-    return Batch(start, stop, indices, stacked, skipped)
-
-
-def iter_batches(files: Sequence[Path], size: int, batch_size: int, *, start: int = 0,
+def iter_batches(files: Sequence[Path] | ImageSource, size: int, batch_size: int, *, start: int = 0,
                  workers: int | None = None) -> Iterator[Batch]:
-    """Batches of resized images from `files[start:]` (`start` must be a batch boundary)."""
+    """Batches of resized images from `files[start:]` (`start` must be a batch boundary).
+
+    `files` is a list of image files or an `ImageSource` (e.g. a torch dataset via `as_source`);
+    images are decoded by `prefetch`, two batches ahead of the consumer.
+    """
     if batch_size < 1:
         raise DeepscopeError(f"batch size must be at least 1, got {batch_size}")
     if start % batch_size:
         raise ValueError(f"start {start} is not a multiple of the batch size {batch_size}")
-    bounds = [(s, min(s + batch_size, len(files))) for s in range(start, len(files), batch_size)]
+    source = files if isinstance(files, ImageSource) else files_source(files, size)
+    total = len(source.ids)
     workers = workers or min(2, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = [pool.submit(_load, files, s, e, size) for s, e in bounds[:workers + 1]]
-        for n in range(len(bounds)):
-            batch = pending.pop(0).result()
-            ahead = n + len(pending) + 1
-            if ahead < len(bounds):
-                pending.append(pool.submit(_load, files, *bounds[ahead], size))
-            yield batch
+    stream = prefetch(source, range(start, total), workers, ahead=2 * batch_size)
+    for first in range(start, total, batch_size):
+        stop = min(first + batch_size, total)
+        images, indices, skipped = [], [], []
+        for _ in range(first, stop):
+            index, image, error = next(stream)
+            if image is None:
+                skipped.append((index, error))
+            else:
+                images.append(image)
+                indices.append(index)
+        stacked = torch.stack(images) if images else torch.zeros(0, 3, size, size)
+        yield Batch(first, stop, indices, stacked, skipped)
 
 
 def skipped_summary(skipped: Sequence[tuple[str, str]], total: int) -> str:

@@ -10,7 +10,6 @@ from tqdm.auto import tqdm
 
 from deepscope.atlas.collection.forward import Sampler
 from deepscope.atlas.collection.sampling import positions_for
-from deepscope.atlas.collection.sources import as_source, prefetch
 from deepscope.atlas.collection.store import (
     ActivationStore,
     clean_partial,
@@ -21,6 +20,7 @@ from deepscope.atlas.collection.store import (
     shard_ranges,
     write_shard,
 )
+from deepscope.data.sources import as_source, prefetch
 from deepscope.errors import DeepscopeError
 from deepscope.models.layers import layer_shape
 from deepscope.models.vision_model import VisionModel

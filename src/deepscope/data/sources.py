@@ -1,4 +1,5 @@
-"""Where images come from (a folder, recursively, or a torch dataset) and decoding ahead of use.
+"""Where images come from (a folder, recursively, a file list or a torch dataset) and decoding ahead
+of use: the one decoder behind atlas collection, dataset examples and code maps.
 
 A source is a list of ids plus `load(index) -> (3, S, S) tensor in [0, 1]` that raises
 `ImageError` for an unusable image. `prefetch` decodes in a thread pool while the caller runs
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,12 @@ def folder_source(folder: str | os.PathLike, size: int) -> ImageSource:
     files = image_files(root)
     ids = [f.relative_to(root).as_posix() for f in files]
     return ImageSource(ids, lambda i: load_image_resized(files[i], size), str(root))
+
+
+def files_source(files: Sequence[str | os.PathLike], size: int) -> ImageSource:
+    """The image files `files`, in order; ids are the paths as given."""
+    files = [Path(f) for f in files]
+    return ImageSource([str(f) for f in files], lambda i: load_image_resized(files[i], size), f"{len(files)} files")
 
 
 def dataset_source(dataset, size: int) -> ImageSource:
@@ -69,7 +76,9 @@ def _safe_load(source: ImageSource, index: int):
         return index, source.load(index), None
     except ImageError as err:
         return index, None, str(err)
-    except (MemoryError, RuntimeError, ValueError) as err:  # e.g. an absurd size that passed the checks
+    except MemoryError:
+        return index, None, f"{source.ids[index]}: not enough memory to decode this image"
+    except (RuntimeError, ValueError) as err:  # e.g. an absurd size that passed the checks
         return index, None, f"{source.ids[index]}: {type(err).__name__}: {err}"
 
 
