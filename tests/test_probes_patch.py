@@ -2,6 +2,7 @@
 real run on the embedded model (resumable, with figure and report)."""
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -138,11 +139,17 @@ def test_atlas_source_uses_the_two_class_comparison(tmp_path, model, imagenet_sa
     source = AtlasSource(store, cells=2, grid=3, threshold=1, icon_size=32, icon_steps=4,
                          settings=RenderSettings(size=32, steps=4, progress=False))
     candidates = source(model, 0, 1)
-    assert candidates and candidates[-1].name == "atlas_directions"
+    assert candidates and candidates[-1].name == "atlas_class_direction"
     icons = candidates[:-1]
     assert 1 <= len(icons) <= 2 and all(c.source == "atlas" and c.image.shape == (3, 32, 32) for c in icons)
     assert all(c.info["x"] > 0 for c in icons)  # every icon comes from a cell leaning to class B
-    assert source.comparison.names == ("tench", "goldfish")
+    comparison = source.comparisons[(0, 1)]
+    assert comparison.names == ("tench", "goldfish")
+    side = [list(c.grid) for c in comparison.cells() if c.x > 0]
+    assert sorted(candidates[-1].info["span_cells"]) == sorted(side)  # restricted to the B-side cells
+    top = sorted(comparison.cells(), key=lambda c: -c.x)[:5]
+    expected = np.mean([c.attribution_b - c.attribution_a for c in top if c.x > 0])
+    assert source.support(model, 0, 1) == pytest.approx(expected)
 
 
 def test_cli_runs_a_tiny_universal_experiment(tmp_path, imagenet_samples, capsys):
@@ -161,3 +168,66 @@ def test_cli_runs_a_tiny_universal_experiment(tmp_path, imagenet_samples, capsys
     assert report["pair_choice"] == "user" and report["placements"] == [
         "0.7@top_left", "0.7@top_right", "0.7@bottom_left", "0.7@bottom_right"]
     assert {c["name"] for c in report["pairs"][0]["candidates"]} == {"logit_difference", "direction_blocks.5"}
+
+
+class _StubAtlas:
+    """An atlas source with fixed comparison support and one solid-colour 'atlas' candidate per pair."""
+
+    def __init__(self, support: dict):
+        self.support_by_pair, self.asked = support, []
+
+    def support(self, _model, a, b):
+        self.asked.append((a, b))
+        return self.support_by_pair.get((a, b), 0.0)
+
+    def __call__(self, _model, a, b):
+        from deepscope.probes.patch_sources import PatchCandidate
+
+        return [PatchCandidate("atlas_solid", torch.full((3, 16, 16), 0.5), "atlas")]
+
+
+def test_automatic_pairs_are_ranked_by_their_two_class_comparison(tmp_path, model, imagenet_samples):
+    from deepscope.probes.patch_run import POOL_PER_PAIR, PatchExperiment, PatchSettings
+
+    images = load_image_set(imagenet_samples, model, limit=12, progress=False)
+    settings = PatchSettings(mode="universal", ratios=[0.4], screen=2, auto_pairs=1, batch_size=4, progress=False)
+    experiment = PatchExperiment(model, images, [], tmp_path, settings)
+    pool = confusable_pairs(experiment.before, POOL_PER_PAIR)
+    assert len(pool) > 1
+    favourite = (pool[-1]["a"], pool[-1]["b"])  # the least confusable of the pool, best supported by the atlas
+    stub = _StubAtlas({favourite: 1.0})
+    experiment.sources = [stub]
+    report = experiment.run()
+    assert set(stub.asked) == {(p["a"], p["b"]) for p in pool}  # every pooled pair's comparison was asked
+    assert report["pair_choice"].startswith("auto: confusable pairs ranked by their two-class comparison")
+    assert report["pair_ranking"][0]["comparison_support"] == 1.0
+    assert [(p["a"], p["b"]) for p in report["considered"]] == [favourite]  # only the top-ranked pair screened
+    pair = report["pairs"][0]
+    assert (pair["a"], pair["b"]) == favourite and pair["best_atlas"]["name"] == "atlas_solid"
+    assert report["pooled"]["atlas_patch"]["eligible"] == pair["eligible"]
+
+
+def test_gradient_restricted_to_a_subspace_is_the_projected_gradient(model):
+    """Inside restrict_gradient, d objective / d image = J^T (P g): the layer gradient g projected
+    onto the span of the basis, then carried back to the image."""
+    from deepscope.render.subspace import projector, restrict_gradient
+
+    torch.manual_seed(0)
+    basis = torch.randn(5, 192)
+    x = torch.rand(1, 3, 64, 64, requires_grad=True)
+    with restrict_gradient(model, "blocks.5", basis) as matrix:
+        logits = model(x)
+        restricted, = torch.autograd.grad(logits[0, 1] - logits[0, 0], x)
+    assert torch.allclose(matrix, projector(basis)) and torch.allclose(matrix @ matrix, matrix, atol=1e-5)
+    store = {}
+    handle = model.module("blocks.5").register_forward_hook(lambda _m, _i, out: store.__setitem__("h", out))
+    try:
+        logits = model(x)
+    finally:
+        handle.remove()
+    g, = torch.autograd.grad(logits[0, 1] - logits[0, 0], store["h"], retain_graph=True)
+    expected, = torch.autograd.grad(store["h"], x, grad_outputs=torch.einsum("bchw,cd->bdhw", g, matrix),
+                                    retain_graph=True)
+    full, = torch.autograd.grad(logits[0, 1] - logits[0, 0], x)
+    assert torch.allclose(restricted, expected, atol=1e-5, rtol=1e-3)
+    assert not torch.allclose(restricted, full, atol=1e-3)  # the restriction changes the gradient

@@ -15,7 +15,8 @@ def add_parser(sub) -> None:
         "patch", help="patch attacks from class-difference visualizations / atlas cells, with a noise control",
         description="Pastes each candidate patch at width ratios 0.2/0.4/0.7 in every corner and counts how often "
                     "the top-1 becomes the target class. Without --from/--to the tool picks the pair itself "
-                    "(the model's most confusable pairs, screened; the widest margin over noise wins).")
+                    "(the model's most confusable pairs, ranked by their two-class comparison when --atlas-store is given, "
+                    "screened; the widest margin over noise wins).")
     add_model_args(p)
     p.add_argument("--images", required=True, help="image folder (e.g. ImageNet samples named <wnid>_<name>.JPEG)")
     p.add_argument("--from", dest="source_class", help="class A (name or index); omit with --to for an automatic pair")
@@ -25,8 +26,9 @@ def add_parser(sub) -> None:
                         "images of A classified A before (default with --from)")
     p.add_argument("--layer", default=None, help="mid layer for the class-direction patch (default: the atlas "
                    "store's layer, else a middle block)")
-    p.add_argument("--atlas-store", help="activation store collected with attribution (`deepscope atlas collect "
-                   "--attribution`): adds the two-class comparison's icons as candidates")
+    p.add_argument("--atlas-store", help="activation store with attribution (the `activations` folder, or --store, of a "
+                   "`deepscope atlas` run): adds the two-class comparison's icons and the class direction restricted to its B-side "
+                   "cells as candidates, and ranks automatic pairs by their comparison")
     p.add_argument("--pairs", type=int, default=3, help="pairs considered when the tool picks the pair")
     p.add_argument("--screen", type=int, default=48, help="images each candidate is screened on")
     p.add_argument("--ratios", default="0.2,0.4,0.7", help="patch widths as fractions of the image width")
@@ -100,6 +102,10 @@ def run(args) -> int:
               f"{best['name']} {100 * best['best_rate']:.1f}% best size+corner / {100 * best['fixed_rate']:.1f}% "
               f"fixed ({best['fixed_placement']}); noise {100 * noise['best_rate']:.1f}% / "
               f"{100 * noise['fixed_rate']:.1f}%")
+        atlas = pair.get("best_atlas")
+        if atlas and atlas["name"] != best["name"]:
+            print(f"  best atlas patch {atlas['name']}: {100 * atlas['best_rate']:.1f}% / "
+                  f"{100 * atlas['fixed_rate']:.1f}% ({atlas['fixed_placement']})")
     pooled = report["pooled"]
     print(f"pooled: patch {100 * pooled['patch']['best_rate']:.1f}% / {100 * pooled['patch']['fixed_rate']:.1f}%, "
           f"noise {100 * pooled['noise']['best_rate']:.1f}% / {100 * pooled['noise']['fixed_rate']:.1f}%")

@@ -2,11 +2,14 @@
 against a same-size noise control -> JSON report and figure.
 
 1. Predictions of the unmodified images (the "before").
-2. Pairs: given, or the most confusable pairs of the model (`confusable_pairs`).
+2. Pairs: given, or chosen by the tool. Without an atlas: the model's most confusable pairs
+   (`confusable_pairs`). With an atlas source: a wider pool of confusable pairs ranked by their
+   two-class comparison (`AtlasSource.support`: how strongly the comparison's B-side cells favour B).
 3. Per pair, every candidate patch and the noise control are screened on `screen` eligible images
-   at every placement; with several automatic pairs, the pair whose best candidate beats its noise
-   control by the widest margin is chosen.
-4. The best screened candidate of each pair and the noise control are measured on every eligible image.
+   at every placement; with several automatic pairs, the pair whose best candidate (the best *atlas*
+   candidate when an atlas is given) beats its noise control by the widest margin is chosen.
+4. The best screened candidate of each pair, the best atlas candidate (when different) and the
+   noise control are measured on every eligible image.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from deepscope.probes.patch_state import PatchState
 from deepscope.viz.output import write_atomic
 
 NOISE = "noise"
+POOL_PER_PAIR = 4  # with an atlas, confusable pairs ranked by their comparison per pair screened
 
 
 @dataclass
@@ -85,45 +89,64 @@ class PatchExperiment:
             screened.append({"name": cand.name, "source": cand.source, "png": self.state.png(pair_id, cand.name),
                              "info": cand.info, "screen": result.as_dict()})
         noise = self._flips(f"screen/{pair_id}/{NOISE}", screen_rows, self.noise, b)
-        best = max(screened, key=lambda c: c["screen"]["best_rate"]) if screened else None
+        best = _best(screened)
+        atlas = _best([c for c in screened if c["source"] == "atlas"])
         return {"a": a, "b": b, "names": [self._name(a), self._name(b)], "eligible": len(rows),
                 "screen_images": len(screen_rows), "candidates": screened, "noise_screen": noise.as_dict(),
                 "best_candidate": best["name"] if best else None,
                 "screen_margin": (best["screen"]["best_rate"] - noise.best_rate) if best else None,
+                "best_atlas_candidate": atlas["name"] if atlas else None,
+                "atlas_screen_margin": (atlas["screen"]["best_rate"] - noise.best_rate) if atlas else None,
                 "_candidates": candidates, "_rows": rows, "_screen_rows": screen_rows}
 
     def measure(self, pair: dict) -> dict:
         """Full flip rates of the pair's best candidate and of the noise control on every eligible image."""
         a, b, rows = pair["a"], pair["b"], pair["_rows"]
-        cand = next(c for c in pair["_candidates"] if c.name == pair["best_candidate"])
-        best = self._flips(f"full/{a}_{b}/{cand.name}", rows, cand.image, b)
         noise = self._flips(f"full/{a}_{b}/{NOISE}", rows, self.noise, b)
-        pair["best"] = {"name": cand.name, **best.as_dict()}
         pair["noise"] = noise.as_dict()
-        pair["_best_result"] = best
         screened = set(pair["_screen_rows"])
-        held = [i for i, r in enumerate(rows) if r not in screened]
-        if held:  # images the choice of candidate (and pair) never saw
-            pair["held_out"] = {"eligible": len(held),
-                                "patch_best_rate": float(best.hits[held].any(1).float().mean()),
-                                "noise_best_rate": float(noise.hits[held].any(1).float().mean())}
+        held = [i for i, r in enumerate(rows) if r not in screened]  # images the choices never saw
+        for key, name in (("best", pair["best_candidate"]), ("best_atlas", pair.get("best_atlas_candidate"))):
+            if name is None or (key == "best_atlas" and name == pair["best_candidate"]):
+                continue
+            cand = next(c for c in pair["_candidates"] if c.name == name)
+            result = self._flips(f"full/{a}_{b}/{cand.name}", rows, cand.image, b)
+            pair[key] = {"name": cand.name, **result.as_dict()}
+            if held:
+                pair[key]["held_out"] = {"eligible": len(held),
+                                         "patch_best_rate": float(result.hits[held].any(1).float().mean()),
+                                         "noise_best_rate": float(noise.hits[held].any(1).float().mean())}
+            if key == "best":
+                pair["_best_result"] = result
+        if pair.get("best_atlas_candidate") == pair["best_candidate"]:
+            pair["best_atlas"] = pair["best"]
         return pair
 
     def run(self, pairs: Sequence[tuple[int, int]] | None = None) -> dict:
         chosen_by = "user" if pairs else "auto"
-        considered = []
+        considered, ranking = [], []
         if not pairs:
-            options = confusable_pairs(self.before, self.settings.auto_pairs)
-            considered = [self.screen(p["a"], p["b"]) | {"confusion": p["confusion"]} for p in options]
-            usable = [p for p in considered if p["best_candidate"] is not None]
-            finals = [max(usable, key=lambda p: p["screen_margin"])] if usable else []
+            atlas = next((s for s in self.sources if hasattr(s, "support")), None)
+            count = self.settings.auto_pairs
+            options = confusable_pairs(self.before, count * (POOL_PER_PAIR if atlas else 1))
+            if atlas is not None:
+                chosen_by = "auto: confusable pairs ranked by their two-class comparison"
+                for p in options:
+                    p["comparison_support"] = atlas.support(self.model, p["a"], p["b"])
+                options.sort(key=lambda p: -p["comparison_support"])
+                ranking = [{"names": [self._name(p["a"]), self._name(p["b"])], **p} for p in options]
+                options = options[:count]
+            considered = [self.screen(p["a"], p["b"]) | p for p in options]
+            key = "atlas_screen_margin" if atlas is not None else "screen_margin"
+            usable = [p for p in considered if p[key] is not None]
+            finals = [max(usable, key=lambda p: p[key])] if usable else []
         else:
             finals = [self.screen(a, b) for a, b in pairs]
         finals = [self.measure(p) for p in finals if p["best_candidate"] is not None]
         report = {"model": self.model.name, "mode": self.settings.mode, "images": len(self.images),
                   "placements": [p.name for p in self.places], "pair_choice": chosen_by,
                   "pairs": [_public(p) for p in finals], "pooled": pooled(finals),
-                  "considered": [_public(p) for p in considered]}
+                  "considered": [_public(p) for p in considered], "pair_ranking": ranking}
         self._figure(finals, report)
         write_atomic(self.out / "report.json", json.dumps(report, indent=1))
         return report
@@ -134,6 +157,10 @@ class PatchExperiment:
         if finals:
             patch_figure(self, finals, self.out / "patches.png")
             report["figure"] = "patches.png"
+
+
+def _best(screened: list[dict]) -> dict | None:
+    return max(screened, key=lambda c: c["screen"]["best_rate"]) if screened else None
 
 
 def _public(pair: dict) -> dict:
@@ -148,4 +175,9 @@ def pooled(pairs: Sequence[dict]) -> dict:
         fixed = sum(round(p[key]["fixed_rate"] * p[key]["eligible"]) for p in pairs)
         return {"eligible": eligible, "best_rate": best / eligible if eligible else 0.0,
                 "fixed_rate": fixed / eligible if eligible else 0.0}
-    return {"patch": pool("best"), "noise": pool("noise")} if pairs else {}
+    if not pairs:
+        return {}
+    out = {"patch": pool("best"), "noise": pool("noise")}
+    if all("best_atlas" in p for p in pairs):
+        out["atlas_patch"] = pool("best_atlas")
+    return out

@@ -5,17 +5,20 @@ A source is any function `(model, a, b) -> list[PatchCandidate]`. Two are built 
   direction at a mid layer along which the logit difference grows fastest (the mean gradient of
   logit_B − logit_A with respect to that layer's activations, i.e. attribution to B minus to A).
 - `AtlasSource`: the two-class comparison of an activation atlas (`deepscope.atlas`): icons of the
-  cells that attribute most to B over A, and one visualization of those cells' directions combined.
+  cells that attribute most to B over A, and the class-difference visualization restricted to the
+  directions of the comparison's B-side cells (`deepscope.render.subspace`).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from deepscope.models.vision_model import VisionModel
 from deepscope.render import class_logit, direction, render
+from deepscope.render.subspace import restrict_gradient
 
 
 @dataclass
@@ -92,41 +95,60 @@ class RenderSource:
 @dataclass
 class AtlasSource:
     """Candidates from an atlas two-class comparison (`deepscope.atlas.compare_classes`) of a store
-    collected with attribution; icons are rendered only for the `cells` cells used."""
+    collected with attribution:
+    - `atlas_icon_i_j`: the icons of the `cells` cells that support B over A most (the paper's patches);
+    - `atlas_class_direction`: a visualization of logit(B) − logit(A) whose gradient at the store's
+      layer is restricted to the span of the directions of the comparison's cells on B's side
+      (x > 0, at most `span_cells`): the class direction built only from the atlas's B features.
+    """
 
     store: object  # deepscope.atlas.ActivationStore collected with attribution=True
     cells: int = 3
+    span_cells: int = 40
     grid: int = 10  # the comparison's grid and minimum activations per cell (paper: 10x10)
     threshold: int = 4
     icon_size: int = 80
     icon_steps: int = 256
     settings: RenderSettings = field(default_factory=RenderSettings)
-    comparison: object = None  # the last Comparison built, for the report
+    comparisons: dict = field(default_factory=dict)  # (a, b) -> Comparison, built once per pair
+
+    def comparison(self, model: VisionModel, a: int, b: int):
+        from deepscope.atlas import compare_classes
+
+        if (a, b) not in self.comparisons:
+            self.comparisons[(a, b)] = compare_classes(model, self.store, a, b, grid=self.grid,
+                                                       threshold=self.threshold, icons=None, fidelity=False,
+                                                       progress=False)
+        return self.comparisons[(a, b)]
+
+    def support(self, model: VisionModel, a: int, b: int, top: int = 5) -> float:
+        """How strongly the comparison's B side favours B: the mean of attribution(B) − attribution(A)
+        over its `top` cells that support B most (logit units per activation); used to rank pairs."""
+        cells = [c for c in self.comparison(model, a, b).toward("b", top) if c.x > 0]
+        return float(np.mean([c.attribution_b - c.attribution_a for c in cells])) if cells else 0.0
 
     def __call__(self, model: VisionModel, a: int, b: int) -> list[PatchCandidate]:
-        from deepscope.atlas import IconSettings, compare_classes, render_icons
+        from deepscope.atlas import IconSettings, render_icons
 
-        self.comparison = compare_classes(model, self.store, a, b, grid=self.grid, threshold=self.threshold,
-                                          icons=None, fidelity=False, progress=self.settings.progress)
-        top = [c for c in self.comparison.toward("b", self.cells) if c.x > 0]
-        if not top:
+        side = [c for c in self.comparison(model, a, b).toward("b", self.span_cells) if c.x > 0]
+        if not side:
             return []
-        directions = torch.stack([torch.as_tensor(c.direction, dtype=torch.float32) for c in top])
-        icons, scores = render_icons(model, self.store.layer, directions.numpy(),
+        top = side[:self.cells]
+        directions = torch.stack([torch.as_tensor(c.direction, dtype=torch.float32) for c in side])
+        icons, scores = render_icons(model, self.store.layer, directions[:len(top)].numpy(),
                                      IconSettings(size=self.icon_size, steps=self.icon_steps, attempts=1,
                                                   seed=self.settings.seed), progress=False)
         out = [PatchCandidate(f"atlas_icon_{c.grid[0]}_{c.grid[1]}", icon, "atlas",
                               {"cell": list(c.grid), "x": c.x, "attribution_a": c.attribution_a,
                                "attribution_b": c.attribution_b, "count": c.count, "score": float(score)})
                 for c, icon, score in zip(top, icons, scores)]
-        weights = torch.tensor([c.x for c in top])[:, None]
-        combined = (weights * torch.nn.functional.normalize(directions, dim=1)).sum(0)
         s = self.settings
-        result = render(model, [direction(self.store.layer, combined / combined.norm())], size=s.size,
-                        steps=s.steps, transforms=s.transforms, attempts=s.attempts, seed=s.seed,
-                        progress=s.progress)
-        out.append(PatchCandidate("atlas_directions", result.images[0], "atlas",
-                                  {"cells": [list(c.grid) for c in top], "score": float(result.scores[0])}))
+        with restrict_gradient(model, self.store.layer, directions):
+            result = render(model, [class_logit(b) - class_logit(a)], size=s.size, steps=s.steps,
+                            transforms=s.transforms, attempts=s.attempts, seed=s.seed, progress=s.progress)
+        out.append(PatchCandidate("atlas_class_direction", result.images[0], "atlas",
+                                  {"objective": str(result.objectives[0]), "layer": self.store.layer,
+                                   "span_cells": [list(c.grid) for c in side], "score": float(result.scores[0])}))
         return out
 
 
