@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from deepscope.atlas import Grid, IconSettings, bin_layout, collect, layout, render_icons
-from deepscope.data.sources import folder_source
 from deepscope.atlas.quality import icon_fidelity
+from deepscope.data.sources import folder_source
 from deepscope.models import load_model
 from deepscope.models.capture import activations
 

@@ -21,12 +21,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, Results, choose_threads, environment  # noqa: E402
-from peers import normalizer, removing_new_hooks, seed_everything  # noqa: E402
+from common import RESULTS, Results, choose_threads, environment
+from peers import normalizer, removing_new_hooks, seed_everything
 
-from deepscope.models import VisionModel, load_model  # noqa: E402
-from deepscope.render import class_logit, render  # noqa: E402
-from deepscope.viz.sheet import contact_sheet  # noqa: E402
+from deepscope.models import VisionModel, load_model
+from deepscope.render import class_logit, render
+from deepscope.viz.sheet import contact_sheet
 
 DEFAULT_CLASSES = ",".join(str(i) for i in range(0, 1000, 100))  # evenly spaced: no cherry-picking
 
@@ -53,7 +53,8 @@ def deepscope_classes(model: VisionModel, classes: list[int], size: int, steps: 
 def lucent_classes(model: VisionModel, classes: list[int], size: int, steps: int, seed: int) -> torch.Tensor:
     """Lucent's render_vis with defaults (fft image, standard transforms, Adam 0.05), the logits
     layer `classifier` as `channel(..., batch=i)` objectives, the model's own normalization."""
-    from lucent.optvis import objectives, param, render as lrender, transform
+    from lucent.optvis import objectives, param, transform
+    from lucent.optvis import render as lrender
 
     seed_everything(seed)
     objective = objectives.Objective.sum(

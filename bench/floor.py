@@ -5,7 +5,7 @@ step for the same batch at the same size.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -54,4 +54,4 @@ def floor_step_fn(model: VisionModel, layer: str, channels: Sequence[int], size:
     return step
 
 
-__all__ = ["truncated_net", "check_truncation", "floor_step_fn", "frozen"]
+__all__ = ["check_truncation", "floor_step_fn", "frozen", "truncated_net"]

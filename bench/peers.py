@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -59,7 +59,8 @@ def lucent_render(model: VisionModel, layer: str, channels: Sequence[int], size:
     """Lucent's render_vis: default fft/decorrelated image, standard transforms, Adam 0.05; one batch
     with `channel(layer, n, batch=i)` summed. Lucent upsamples inputs below 224 px to 224 (kept, as
     a user gets it); its ImageNet `preprocess` is swapped for the model's own normalization."""
-    from lucent.optvis import objectives, param, render as lrender, transform
+    from lucent.optvis import objectives, param, transform
+    from lucent.optvis import render as lrender
 
     seed_everything(seed)
     name = layer.replace(".", "_")

@@ -1,8 +1,8 @@
 """The photo reference: the best spatial-mean activation any dataset image reaches per channel."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from tqdm.auto import tqdm

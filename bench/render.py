@@ -26,14 +26,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, SHARED_DATA, Results, choose_threads, environment  # noqa: E402
-from floor import check_truncation, floor_step_fn, frozen  # noqa: E402
-from peers import RUNNERS  # noqa: E402
-from photos import best_photo_activations, channel_scores  # noqa: E402
-from step_timer import median, step_times, timed_loop  # noqa: E402
+from common import RESULTS, SHARED_DATA, Results, choose_threads, environment
+from floor import check_truncation, floor_step_fn, frozen
+from peers import RUNNERS
+from photos import best_photo_activations, channel_scores
+from step_timer import median, step_times, timed_loop
 
-from deepscope.models import load_model  # noqa: E402
-from deepscope.viz.sheet import contact_sheet  # noqa: E402
+from deepscope.models import load_model
+from deepscope.viz.sheet import contact_sheet
 
 REDIRECT_STEPS = 16  # deepscope's default: the first 16 steps use the redirected ReLU gradient
 WARMUP = 2  # step gaps dropped at the start of every timed call
@@ -160,7 +160,7 @@ def run_quality(args, model, lib: str, photos: dict) -> tuple[dict, torch.Tensor
     best_any = [max(best[s][i] for s in best) for i in range(len(channels))]
     ratio_per = {s: [a / b for a, b in zip(scores, best[s])] for s in best}
     ratio_any = [a / b for a, b in zip(scores, best_any)]
-    summary = lambda xs: {"worst": min(xs), "median": statistics.median(xs)}  # noqa: E731
+    summary = lambda xs: {"worst": min(xs), "median": statistics.median(xs)}
     return {
         "channels": channels, "steps": args.quality_steps, "size": args.size, "scores": scores,
         "best_photo": best_any, "ratio": ratio_any, **summary(ratio_any),
