@@ -99,12 +99,14 @@ class AtlasSource:
     - `atlas_icon_i_j`: the icons of the `cells` cells that support B over A most (the paper's patches);
     - `atlas_class_direction`: a visualization of logit(B) − logit(A) whose gradient at the store's
       layer is restricted to the span of the directions of the comparison's cells on B's side
-      (x > 0, at most `span_cells`): the class direction built only from the atlas's B features.
+      (x > 0, the `span_cells` that support B most): the class direction built only from the atlas's B
+      features (on EfficientNet-Lite0 the same render restricted to 20 A-side cells or to a random
+      20-d subspace flips nothing; see docs/probes.md).
     """
 
     store: object  # deepscope.atlas.ActivationStore collected with attribution=True
     cells: int = 3
-    span_cells: int = 40
+    span_cells: int = 20
     grid: int = 10  # the comparison's grid and minimum activations per cell (paper: 10x10)
     threshold: int = 4
     icon_size: int = 80
