@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from deepscope.models.vision_model import VisionModel
 from deepscope.probes.flips import FlipResult, flip_hits
 from deepscope.probes.image_set import ImageSet, predict
@@ -131,7 +133,7 @@ class PatchExperiment:
             options = confusable_pairs(self.before, count * (POOL_PER_PAIR if atlas else 1))
             if atlas is not None:
                 chosen_by = "auto: confusable pairs ranked by their two-class comparison"
-                for p in options:
+                for p in tqdm(options, desc="two-class comparisons", disable=not self.settings.progress, leave=False):
                     p["comparison_support"] = atlas.support(self.model, p["a"], p["b"])
                 options.sort(key=lambda p: -p["comparison_support"])
                 ranking = [{"names": [self._name(p["a"]), self._name(p["b"])], **p} for p in options]
