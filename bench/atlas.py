@@ -7,7 +7,7 @@ same fidelity figures (centre cosine, share of cells beating their best real act
 Collection throughput is measured against the bare forward pass over the same, pre-decoded images.
 
     python bench/atlas.py                   # modest: 500 images x 4 positions = 2000 activations
-    python bench/atlas.py --images 2500     # the issue's 10k activations
+    python bench/atlas.py --images 1000 --positions 10 --grid 10 --steps 128   # the issue's 10k activations
 Writes bench/results/atlas.json.
 """
 from __future__ import annotations
@@ -49,6 +49,8 @@ def bare_forward(model, images: torch.Tensor, batch: int, layer: str | None) -> 
 def collection_throughput(model, folder: Path, layer: str, count: int, batch: int, attribution: bool,
                           positions: int, store: Path):
     source = folder_source(folder, model.input_size)
+    if count > len(source.ids):
+        raise SystemExit(f"--images {count}: the folder has {len(source.ids)} images; raise --positions instead")
     files = list(range(count))
     images = torch.stack([source.load(i) for i in files])
     bare = bare_forward(model, images, batch, None if attribution else layer)
