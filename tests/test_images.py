@@ -81,3 +81,37 @@ def test_folders(tmp_path):
     _save(tmp_path / "sub", "a.PNG", Image.new("RGB", (16, 16)))
     (tmp_path / "notes.txt").write_text("x")
     assert [p.name for p in image_files(tmp_path)] == ["a.PNG"]
+
+
+def test_batches_keep_their_file_ranges_and_skip_unreadable_files(tmp_path):
+    """iter_batches over files (one corrupt) and over a dataset source: fixed batch ranges, the bad
+    item skipped and named, a resumed stream (start=batch boundary) gives the same later batches."""
+    import torch
+
+    from deepscope.data.sources import as_source
+    from deepscope.data.stream import iter_batches
+
+    files = []
+    for i in range(7):
+        path = tmp_path / f"img{i}.png"
+        Image.new("RGB", (20 + i, 16), (30 * i, 0, 0)).save(path)
+        files.append(path)
+    files[3].write_bytes(b"not an image")
+    batches = list(iter_batches(files, 8, 3, workers=2))
+    assert [(b.start, b.stop) for b in batches] == [(0, 3), (3, 6), (6, 7)]
+    assert batches[1].indices == [4, 5] and batches[1].skipped[0][0] == 3 and "img3.png" in batches[1].skipped[0][1]
+    resumed = list(iter_batches(files, 8, 3, start=3))
+    assert all(torch.equal(a.images, b.images) for a, b in zip(batches[1:], resumed))
+
+    class Items(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            if i == 2:
+                raise KeyError("missing item")
+            return torch.full((3, 10, 12), i / 4), i
+
+    batches = list(iter_batches(as_source(Items(), 8), 8, 2))
+    assert [b.indices for b in batches] == [[0, 1], [3]] and "missing item" in batches[1].skipped[0][1]
+    assert batches[0].images.shape == (2, 3, 8, 8) and float(batches[1].images[0].mean()) == pytest.approx(0.75)
