@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
     p.add_argument("--store", default=None, help="activation store folder (default OUT/activations); reused "
                                                  "and resumed when it exists")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass when collecting")
-    p.add_argument("--workers", type=int, default=2, help="image-decoding threads")
+    p.add_argument("--workers", type=int, default=None, help="image-decoding threads (default: half the cores, 1-4)")
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="collect only part I of N of the images (for several processes), then stop")
     p.add_argument("--seed", type=int, default=0)

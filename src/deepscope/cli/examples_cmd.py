@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--fv-steps", type=int, default=256, help="steps for --with-fv")
     p.add_argument("--fv-size", type=int, default=128, help="image size for --with-fv")
     p.add_argument("--checkpoint-seconds", type=float, default=10.0, help="how often the pass is checkpointed")
-    p.add_argument("--workers", type=int, default=None, help="image decoding threads (default 2)")
+    p.add_argument("--workers", type=int, default=None, help="image decoding threads (default: half the cores, 1-4)")
     p.add_argument("--out", default="deepscope-examples", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)

@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--size", type=int, default=None, help="input size (default: the model's)")
     p.add_argument("--batch", type=int, default=16, help="images per forward pass")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None, help="image decoding threads (default 2)")
+    p.add_argument("--workers", type=int, default=None, help="image decoding threads (default: half the cores, 1-4)")
     p.add_argument("--out", default="deepscope-map", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)

@@ -20,7 +20,7 @@ from deepscope.atlas.collection.store import (
     shard_ranges,
     write_shard,
 )
-from deepscope.data.sources import as_source, prefetch
+from deepscope.data.sources import as_source, default_workers, prefetch
 from deepscope.errors import DeepscopeError
 from deepscope.models.layers import layer_shape
 from deepscope.models.vision_model import VisionModel
@@ -37,7 +37,7 @@ def _parse_shard(shard) -> tuple[int, int]:
 
 def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *, positions: int = 1,
             margin: int = 1, attribution: bool = False, seed: int = 0, batch_size: int = 16,
-            shard_size: int = 256, workers: int = 2, shard=None, limit: int | None = None,
+            shard_size: int = 256, workers: int | None = None, shard=None, limit: int | None = None,
             progress: bool = True) -> ActivationStore | None:
     """Collect `positions` activations per image of `images` (a folder or a dataset) at `layer`.
 
@@ -89,7 +89,7 @@ def _run(model, layer, source, root, todo, meta, workers, progress) -> None:
     sampler = Sampler(model, layer, meta["attribution"])
     indices = [i for first, end in todo for i in range(first, end)]
     bar = tqdm(total=len(indices), desc=f"collect {layer}", unit="img", disable=not progress)
-    stream = prefetch(source, indices, workers, ahead=max(2 * meta["batch_size"], 8))
+    stream = prefetch(source, indices, default_workers() if workers is None else workers, ahead=max(2 * meta["batch_size"], 8))
     unreadable = 0
     for first, end in todo:
         arrays: dict[str, list] = {k: [] for k in ("acts", "image", "pos", "attr")}
