@@ -115,3 +115,16 @@ def test_batches_keep_their_file_ranges_and_skip_unreadable_files(tmp_path):
     batches = list(iter_batches(as_source(Items(), 8), 8, 2))
     assert [b.indices for b in batches] == [[0, 1], [3]] and "missing item" in batches[1].skipped[0][1]
     assert batches[0].images.shape == (2, 3, 8, 8) and float(batches[1].images[0].mean()) == pytest.approx(0.75)
+
+
+def test_file_listing_survives_a_moved_folder_but_not_a_changed_file(tmp_path):
+    from deepscope.data.stream import file_listing
+
+    for name in ("a", "b"):
+        (tmp_path / name / "sub").mkdir(parents=True)
+        Image.new("RGB", (12, 12)).save(tmp_path / name / "sub" / "x.png")
+        Image.new("RGB", (14, 12)).save(tmp_path / name / "y.png")
+    listing = file_listing(image_files(tmp_path / "a"))
+    assert listing == file_listing(image_files(tmp_path / "b")) and listing[0][0] == "sub/x.png"
+    Image.new("RGB", (40, 40)).save(tmp_path / "b" / "y.png")
+    assert listing != file_listing(image_files(tmp_path / "b"))
