@@ -205,6 +205,9 @@ def test_automatic_pairs_are_ranked_by_their_two_class_comparison(tmp_path, mode
     pair = report["pairs"][0]
     assert (pair["a"], pair["b"]) == favourite and pair["best_atlas"]["name"] == "atlas_solid"
     assert report["pooled"]["atlas_patch"]["eligible"] == pair["eligible"]
+    stub.asked.clear()
+    again = PatchExperiment(model, images, [stub], tmp_path, settings).run()
+    assert stub.asked == [] and again["pairs"][0]["best_atlas"] == pair["best_atlas"]  # resumed, nothing redone
 
 
 def test_gradient_restricted_to_a_subspace_is_the_projected_gradient(model):

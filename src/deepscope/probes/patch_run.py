@@ -134,7 +134,8 @@ class PatchExperiment:
             if atlas is not None:
                 chosen_by = "auto: confusable pairs ranked by their two-class comparison"
                 for p in tqdm(options, desc="two-class comparisons", disable=not self.settings.progress, leave=False):
-                    p["comparison_support"] = atlas.support(self.model, p["a"], p["b"])
+                    p["comparison_support"] = self.state.value(
+                        f"support/{p['a']}_{p['b']}", lambda p=p: atlas.support(self.model, p["a"], p["b"]))
                 options.sort(key=lambda p: -p["comparison_support"])
                 ranking = [{"names": [self._name(p["a"]), self._name(p["b"])], **p} for p in options]
                 options = options[:count]

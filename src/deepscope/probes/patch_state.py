@@ -29,6 +29,7 @@ class PatchState:
         self.data: dict = {} if fresh else state
         self.data.setdefault("flips", {})
         self.data.setdefault("patches", {})
+        self.data.setdefault("values", {})
         self.data["key"] = key
 
     def save(self) -> None:
@@ -69,6 +70,13 @@ class PatchState:
             if entry["name"] == name:
                 return entry["png"]
         return None
+
+    # small computed values (e.g. a pair's comparison support) ------------------------------------
+    def value(self, name: str, compute) -> float:
+        if name not in self.data["values"]:
+            self.data["values"][name] = float(compute())
+            self.save()
+        return self.data["values"][name]
 
     # flip results -----------------------------------------------------------------------------
     def flips(self, run_id: str, rows: list[int], compute) -> FlipResult:
