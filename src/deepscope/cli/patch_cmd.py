@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
                    "`deepscope atlas` run): adds the two-class comparison's icons and the class direction restricted to its B-side "
                    "cells as candidates, and ranks automatic pairs by their comparison")
     p.add_argument("--pairs", type=int, default=3, help="pairs screened when the tool picks the pair (with "
-                   "--atlas-store: the best 3 of 4x as many confusable pairs, ranked by their comparison)")
+                   "--atlas-store: the top N of 4N confusable pairs, ranked by their two-class comparison)")
     p.add_argument("--screen", type=int, default=48, help="images each candidate is screened on")
     p.add_argument("--ratios", default="0.2,0.4,0.7", help="patch widths as fractions of the image width")
     p.add_argument("--size", type=int, default=128, help="render size of the patches (px)")
