@@ -88,9 +88,11 @@ def default_workers() -> int:
     return min(4, max(1, (os.cpu_count() or 1) // 2))
 
 
-def prefetch(source: ImageSource, indices: Iterable[int], workers: int, ahead: int
+def prefetch(source: ImageSource, indices: Iterable[int], workers: int | None, ahead: int
              ) -> Iterator[tuple[int, torch.Tensor | None, str | None]]:
-    """(index, image or None, error or None) in order, decoded `ahead` images in advance."""
+    """(index, image or None, error or None) in order, decoded `ahead` images in advance by
+    `workers` threads (None: `default_workers()`; 0: in the caller's thread)."""
+    workers = default_workers() if workers is None else workers
     if workers <= 0:
         for index in indices:
             yield _safe_load(source, index)

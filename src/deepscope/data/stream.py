@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from deepscope.data.sources import ImageSource, default_workers, files_source, prefetch
+from deepscope.data.sources import ImageSource, files_source, prefetch
 from deepscope.errors import DeepscopeError
 
 
@@ -42,8 +42,7 @@ def iter_batches(files: Sequence[Path] | ImageSource, size: int, batch_size: int
         raise ValueError(f"start {start} is not a multiple of the batch size {batch_size}")
     source = files if isinstance(files, ImageSource) else files_source(files, size)
     total = len(source.ids)
-    workers = workers or default_workers()
-    stream = prefetch(source, range(start, total), workers, ahead=2 * batch_size)
+    stream = prefetch(source, range(start, total), workers or None, ahead=2 * batch_size)
     for first in range(start, total, batch_size):
         stop = min(first + batch_size, total)
         images, indices, skipped = [], [], []

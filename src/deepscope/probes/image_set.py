@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from deepscope.data.images import ImageError, image_files, load_image_resized
+from deepscope.data.images import image_files
+from deepscope.data.stream import iter_batches
 from deepscope.errors import DeepscopeError
 from deepscope.models.vision_model import VisionModel
 
@@ -52,17 +53,16 @@ def load_image_set(folder: str | os.PathLike, model: VisionModel, *, limit: int 
                    progress: bool = True) -> ImageSet:
     """Every readable image under `folder`, resized and centre-cropped to the model's input size."""
     files = image_files(folder)[:limit] if limit else image_files(folder)
-    size = model.input_size
     kept, arrays, skipped = [], [], []
-    for path in tqdm(files, desc="load images", unit="img", disable=not progress, leave=False):
-        try:
-            arrays.append((load_image_resized(path, size) * 255 + 0.5).to(torch.uint8))
-            kept.append(path)
-        except ImageError as err:
-            skipped.append(str(err))
+    with tqdm(total=len(files), desc="load images", unit="img", disable=not progress, leave=False) as bar:
+        for batch in iter_batches(files, model.input_size, 32):
+            arrays.append((batch.images * 255 + 0.5).to(torch.uint8))
+            kept += [files[i] for i in batch.indices]
+            skipped += [reason for _, reason in batch.skipped]
+            bar.update(batch.stop - batch.start)
     if not kept:
         raise DeepscopeError(f"none of the {len(files)} images in {folder} could be read: {skipped[0]}")
-    return ImageSet(kept, torch.stack(arrays), labels_from_names(kept, model.classes))
+    return ImageSet(kept, torch.cat(arrays), labels_from_names(kept, model.classes))
 
 
 @torch.no_grad()

@@ -109,7 +109,7 @@ class PatchExperiment:
         screened = set(pair["_screen_rows"])
         held = [i for i, r in enumerate(rows) if r not in screened]  # images the choices never saw
         for key, name in (("best", pair["best_candidate"]), ("best_atlas", pair.get("best_atlas_candidate"))):
-            if name is None or (key == "best_atlas" and name == pair["best_candidate"]):
+            if name is None:
                 continue
             cand = next(c for c in pair["_candidates"] if c.name == name)
             result = self._flips(f"full/{a}_{b}/{cand.name}", rows, cand.image, b)
@@ -120,8 +120,6 @@ class PatchExperiment:
                                          "noise_best_rate": float(noise.hits[held].any(1).float().mean())}
             if key == "best":
                 pair["_best_result"] = result
-        if pair.get("best_atlas_candidate") == pair["best_candidate"]:
-            pair["best_atlas"] = pair["best"]
         return pair
 
     def run(self, pairs: Sequence[tuple[int, int]] | None = None) -> dict:

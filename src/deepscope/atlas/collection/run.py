@@ -20,7 +20,7 @@ from deepscope.atlas.collection.store import (
     shard_ranges,
     write_shard,
 )
-from deepscope.data.sources import as_source, default_workers, prefetch
+from deepscope.data.sources import as_source, prefetch
 from deepscope.errors import DeepscopeError
 from deepscope.models.layers import layer_shape
 from deepscope.models.vision_model import VisionModel
@@ -89,7 +89,7 @@ def _run(model, layer, source, root, todo, meta, workers, progress) -> None:
     sampler = Sampler(model, layer, meta["attribution"])
     indices = [i for first, end in todo for i in range(first, end)]
     bar = tqdm(total=len(indices), desc=f"collect {layer}", unit="img", disable=not progress)
-    stream = prefetch(source, indices, default_workers() if workers is None else workers, ahead=max(2 * meta["batch_size"], 8))
+    stream = prefetch(source, indices, workers, ahead=max(2 * meta["batch_size"], 8))
     unreadable = 0
     for first, end in todo:
         arrays: dict[str, list] = {k: [] for k in ("acts", "image", "pos", "attr")}
