@@ -1,22 +1,11 @@
 """`deepscope render`: feature visualizations of channels, neurons or classes, to a folder."""
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-
-from tqdm.auto import tqdm
-
 from deepscope.cli.common import add_model_args, model_from_args, parse_index_list
-from deepscope.errors import DeepscopeError
-from deepscope.models import check_channels, suggest_layers
-from deepscope.render import channel, class_logit, diversity, neuron, render
-from deepscope.render.export import save_render, write_results
-from deepscope.render.param import DEFAULT_LR, PARAMS
+from deepscope.render.param import PARAMS
+from deepscope.render.request import RenderRequest
 from deepscope.render.transforms import TRANSFORM_SETS
-from deepscope.viz.output import prepare_output_dir, write_atomic
-
-STATE_FILE = ".render-state.json"
+from deepscope.viz.output import prepare_output_dir
 
 
 def add_parser(sub) -> None:
@@ -45,100 +34,24 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _validate(args) -> None:
-    if args.size is not None and args.size < 8:
-        raise DeepscopeError(f"--size {args.size} is too small: use at least 8 pixels")
-    if args.steps < 1:
-        raise DeepscopeError(f"--steps must be positive, got {args.steps}")
-    if args.attempts < 1 or args.batch < 1 or args.diversity < 0:
-        raise DeepscopeError("--attempts and --batch must be at least 1, --diversity at least 0")
+def _list(text: str | None) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else []
 
 
-def _jobs(args, model) -> list[tuple[str, list]]:
-    """(title, objectives) per batch group: one group per layer, plus one for classes."""
-    jobs = []
-    if args.classes:
-        names = [c.strip() for text in args.classes for c in text.split(",") if c.strip()]
-        objs = []
-        for label in names:
-            idx = model.class_index(label)
-            objs.append(class_logit(idx, model.classes[idx] if model.classes else str(idx)))
-        jobs.append(("classes", objs))
-    layers = [s.strip() for s in args.layer.split(",")] if args.layer else []
-    channels_text = args.channels
-    if not layers and not args.classes:
-        layers, channels_text = suggest_layers(model, 6), args.channels or "0-5"
-    for layer in layers:
-        model.resolve(layer)
-        chans = parse_index_list(channels_text or "0-15")
-        check_channels(model, layer, chans, args.size or 128)
-        make = neuron if args.neuron else channel
-        jobs.append((layer, [make(layer, c) for c in chans]))
-    return jobs
-
-
-def _with_diversity(objs, layer, args):
-    if args.diversity < 2 or layer == "classes":
-        return objs
-    return [o + args.diversity_weight * diversity(layer) for o in objs]
-
-
-def _state_key(args) -> str:
-    keys = ("model", "weights", "layer", "channels", "neuron", "classes", "diversity", "diversity_weight", "param",
-            "transforms", "size", "steps", "lr", "attempts", "batch", "seed")
-    values = {k: getattr(args, k) for k in keys}
-    values["lr"] = args.lr if args.lr is not None else DEFAULT_LR[args.param]  # defaults may change
-    settings = json.dumps(values, sort_keys=True, default=str)
-    return hashlib.sha256(settings.encode()).hexdigest()[:16]
+def request_from_args(args) -> RenderRequest:
+    return RenderRequest(
+        layers=_list(args.layer), channels=parse_index_list(args.channels) if args.channels else None,
+        neuron=args.neuron, classes=[c for text in args.classes or [] for c in _list(text)],
+        diversity=args.diversity, diversity_weight=args.diversity_weight, param=args.param,
+        transforms=args.transforms, size=args.size, steps=args.steps, lr=args.lr, attempts=args.attempts,
+        batch=args.batch, seed=args.seed)
 
 
 def run(args) -> int:
-    _validate(args)
+    request = request_from_args(args)
+    request.check()
     out = prepare_output_dir(args.out)
     model = model_from_args(args)
-    jobs = _jobs(args, model)
-    key = _state_key(args)
-    state_path = Path(out) / STATE_FILE
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    done = state.get("done", {}) if state.get("key") == key else {}
-    entries: list[dict] = []
-    batches = [(title, objs[i:i + args.batch], n) for title, objs in jobs
-               for n, i in enumerate(range(0, len(objs), args.batch))]
-    bar = tqdm(batches, desc="batches", unit="batch", disable=args.no_progress or len(batches) < 2)
-    for index, (title, objs, n) in enumerate(bar):
-        batch_id = f"{title}/{n}"
-        if batch_id in done:
-            entries.extend(done[batch_id])
-            continue
-        bar.set_postfix_str(title)
-        size = args.size or (model.input_size if title == "classes" else 128)
-        result = render(model, _with_diversity(objs, title, args), size=size, steps=args.steps,
-                        param=args.param, lr=args.lr,
-                        transforms=args.transforms or ("strong" if title == "classes" else "standard"),
-                        images_per_objective=max(1, args.diversity), attempts=args.attempts,
-                        seed=args.seed + index, progress=not args.no_progress)
-        sheet = f"contact_sheet_{_safe(title)}_{n}.png" if len(batches) > 1 else "contact_sheet.png"
-        new = save_render(result, out, sheet_name=sheet)
-        entries.extend(new)
-        done[batch_id] = new
-        write_atomic(state_path, json.dumps({"key": key, "done": done}))
-        write_results(entries, out)
-    if len(batches) > 1:
-        _overall_sheet(out, entries)
-    write_results(entries, out)
+    entries = request.run(model, out, weights=args.weights, progress=not args.no_progress)
     print(f"wrote {len(entries)} images, contact sheet and results.json to {out}")
     return 0
-
-
-def _safe(title: str) -> str:
-    return title.replace("/", "_").replace(".", "_")
-
-
-def _overall_sheet(out: Path, entries: list[dict]) -> None:
-    """One contact sheet of every image (rows follow the batches)."""
-    from deepscope.data.images import load_image
-    from deepscope.viz.sheet import contact_sheet
-
-    images = [load_image(Path(out) / e["image"]) for e in entries]
-    columns = min(8, len(images))
-    contact_sheet(images, [e["objective"] for e in entries], columns=columns).save(Path(out) / "contact_sheet.png")

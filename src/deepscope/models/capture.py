@@ -7,7 +7,8 @@ from collections.abc import Iterable
 import torch
 from typing_extensions import Self
 
-from deepscope.models.vision_model import LOGITS, VisionModel
+from deepscope.models.layout import prefix_key, spec_from_shape
+from deepscope.models.vision_model import INPUT, LOGITS, VisionModel
 
 
 class _StopForward(Exception):
@@ -30,15 +31,20 @@ class Capture:
     unless `logits` is one of the layers). Outputs are cloned, so a following in-place op
     (e.g. `ReLU(inplace=True)`) cannot change them; gradients still flow through the clones.
     A module that fires twice in one forward pass warns (its last output is kept).
+    `canonical=True` hands out each layer in its canonical layout (`models.layout`): maps and patch
+    tokens as (B, C, h, w), a token layer's prefix tokens apart under `prefix_key(layer)`.
+    The input images are recorded too, as `"input"`, when asked for (image penalties read them).
     """
 
     def __init__(self, model: VisionModel, layers: Iterable[str], *, truncate: bool = False,
-                 detach: bool = False):
+                 detach: bool = False, canonical: bool = False):
         self.model = model
         self.names = list(dict.fromkeys(layers))
-        self.resolved = {name: model.resolve(name) for name in self.names}
+        self.resolved = {name: name if name == INPUT else model.resolve(name) for name in self.names}
         self.truncate = truncate and LOGITS not in self.names
         self.detach = detach
+        self.canonical = canonical
+        self.prefix_tokens = getattr(model.net, "num_prefix_tokens", None)
         self.activations: dict[str, torch.Tensor] = {}
         self._handles = []
         self._warned: set[str] = set()
@@ -48,7 +54,7 @@ class Capture:
         self._handles.append(self.model.net.register_forward_pre_hook(self._reset))
         by_module: dict[str, list[str]] = {}
         for name, resolved in self.resolved.items():
-            if resolved != LOGITS:
+            if resolved not in (LOGITS, INPUT):
                 by_module.setdefault(resolved, []).append(name)
         for resolved, names in by_module.items():
             self._handles.append(modules[resolved].register_forward_hook(self._hook(names)))
@@ -59,11 +65,12 @@ class Capture:
             handle.remove()
         self._handles.clear()
 
-    def _reset(self, *_):
-        self.activations = {}
+    def _reset(self, _module, inputs):
+        kept = {INPUT: self.activations[INPUT]} if INPUT in self.activations else {}
+        self.activations = kept
 
     def _hook(self, names: list[str]):
-        wanted = [n for n in self.names if self.resolved[n] != LOGITS]
+        wanted = [n for n in self.names if self.resolved[n] not in (LOGITS, INPUT)]
 
         def hook(_module, _inputs, output):
             tensor = first_tensor(output)
@@ -76,16 +83,27 @@ class Capture:
                     "only its last output is kept", RuntimeWarning, stacklevel=2)
             value = tensor.detach().clone() if self.detach else tensor.clone()
             for name in names:
-                self.activations[name] = value
+                self._record(name, value)
             if self.truncate and all(n in self.activations for n in wanted):
                 raise _StopForward
 
         return hook
 
+    def _record(self, name: str, value: torch.Tensor) -> None:
+        if not self.canonical:
+            self.activations[name] = value
+            return
+        spec = spec_from_shape(name, tuple(value.shape[1:]), self.prefix_tokens)
+        self.activations[name] = spec.grid_view(value)
+        if spec.kind == "tokens":
+            self.activations[prefix_key(name)] = spec.prefix_tokens(value)
+
     def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the model on `images` (RGB in [0, 1]) and return the recorded activations."""
         if not self._handles:
             raise RuntimeError("use Capture as a context manager: `with Capture(...) as cap: cap(x)`")
+        if INPUT in self.names:
+            self.activations[INPUT] = images
         try:
             logits = self.model(images)
         except _StopForward:

@@ -57,13 +57,9 @@ def layer_shape(model: VisionModel, name: str, size: int | None = None) -> tuple
 
 def check_channels(model: VisionModel, layer: str, channels, size: int | None = None) -> int:
     """Number of channels of `layer`; a clear error if any of `channels` is out of range."""
-    from deepscope.errors import DeepscopeError
+    from deepscope.models.layout import layer_spec
 
-    count = layer_shape(model, layer, size)[0]
-    bad = [c for c in channels if not 0 <= c < count]
-    if bad:
-        raise DeepscopeError(f"channel {bad[0]} is out of range: layer {layer!r} has {count} channels (0..{count - 1})")
-    return count
+    return layer_spec(model, layer, size).check_channels(channels)
 
 
 _SKIP_KINDS = ("ReLU", "ReLU6", "SiLU", "GELU", "Identity", "Dropout", "BatchNorm2d", "BatchNormAct2d",

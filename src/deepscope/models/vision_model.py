@@ -9,6 +9,7 @@ from torch import nn
 from deepscope.errors import unknown_name_error
 
 LOGITS = "logits"
+INPUT = "input"  # the images the model is given, in [0, 1] (for image penalties)
 
 
 class VisionModel(nn.Module):
@@ -52,7 +53,7 @@ class VisionModel(nn.Module):
 
     def resolve(self, name: str) -> str:
         """The module name in `net` for a layer name or alias; `logits` stays `logits`."""
-        if name == LOGITS:
+        if name in (LOGITS, INPUT):
             return name
         name = self.aliases.get(name, name)
         modules = dict(self.net.named_modules())
@@ -60,7 +61,7 @@ class VisionModel(nn.Module):
             raise unknown_name_error(
                 f"layer for model {self.name!r}:",
                 name,
-                list(self.aliases) + self.layer_names() + [LOGITS],
+                list(self.aliases) + self.layer_names() + [LOGITS, INPUT],
                 f"run `deepscope layers --model {self.name}` to list them",
             )
         return name

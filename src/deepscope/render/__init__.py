@@ -11,12 +11,13 @@ from deepscope.render.objectives import (
     neuron,
 )
 from deepscope.render.optimize import RenderResult, render, score_images
-from deepscope.render.param import FixedImage, FourierImage, MacoImage, PixelImage, make_param
-from deepscope.render.transforms import TRANSFORM_SETS, standard_transforms
+from deepscope.render.param import PARAMS, FourierImage, MacoImage, PixelImage, make_param, register_param
+from deepscope.render.transforms import TRANSFORM_SETS, StepTransform, register_transforms, standard_transforms, until
 
 __all__ = [
+    "PARAMS",
     "TRANSFORM_SETS",
-    "FixedImage",
+    "StepTransform",
     "FourierImage",
     "MacoImage",
     "Objective",
@@ -31,7 +32,10 @@ __all__ = [
     "diversity",
     "make_param",
     "neuron",
+    "register_param",
+    "register_transforms",
     "render",
     "score_images",
     "standard_transforms",
+    "until",
 ]

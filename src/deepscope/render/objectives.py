@@ -20,6 +20,7 @@ class Objective:
 
     layers: tuple[str, ...] = ()
     name: str = "objective"
+    meta: dict = {}  # what it targets, for result files: {"kind", "layer", "unit"} where known
 
     def score(self, acts: Acts) -> torch.Tensor:
         raise NotImplementedError
@@ -84,6 +85,7 @@ class LinearCombination(Objective):
         self.terms = [(c, t) for c, t in merged.values() if c != 0.0]
         self.layers = tuple(dict.fromkeys(layer for _, t in self.terms for layer in t.layers))
         self.name = _format_terms(self.terms)
+        self.meta = next((t.meta for _, t in self.terms if t.meta), {})  # the leading term's target
 
     def _terms(self):
         return list(self.terms)
@@ -120,6 +122,7 @@ class AtBatch(Objective):
         self.index = [index] if isinstance(index, int) else list(index)
         self.layers = inner.layers
         self.name = f"{inner.name}@{','.join(map(str, self.index))}"
+        self.meta = inner.meta
 
     def score(self, acts: Acts) -> torch.Tensor:
         full = self.inner.score(acts)
@@ -131,10 +134,11 @@ class AtBatch(Objective):
 class _Fn(Objective):
     """An objective from a function of the activations (for the simple built-ins and users)."""
 
-    def __init__(self, layers: Sequence[str], fn: Callable[[Acts], torch.Tensor], name: str):
+    def __init__(self, layers: Sequence[str], fn: Callable[[Acts], torch.Tensor], name: str, meta: dict | None = None):
         self.layers = tuple(layers)
         self.fn = fn
         self.name = name
+        self.meta = meta or {}
 
     def score(self, acts: Acts) -> torch.Tensor:
         return self.fn(acts)
@@ -158,7 +162,8 @@ def _center(x: torch.Tensor, px, py):
 
 def channel(layer: str, index: int) -> Objective:
     """Mean over space of channel `index` of `layer`."""
-    return _Fn([layer], lambda acts: _spatial_mean(acts[layer][:, index]), f"channel({layer}:{index})")
+    return _Fn([layer], lambda acts: _spatial_mean(acts[layer][:, index]), f"channel({layer}:{index})",
+               {"kind": "channel", "layer": layer, "unit": index})
 
 
 def neuron(layer: str, index: int, x: int | None = None, y: int | None = None) -> Objective:
@@ -167,17 +172,19 @@ def neuron(layer: str, index: int, x: int | None = None, y: int | None = None) -
         act = acts[layer]
         return act[:, index] if act.dim() == 2 else _center(act, x, y)[:, index]
     where = "" if x is None and y is None else f"@{x},{y}"
-    return _Fn([layer], fn, f"neuron({layer}:{index}{where})")
+    return _Fn([layer], fn, f"neuron({layer}:{index}{where})", {"kind": "neuron", "layer": layer, "unit": index})
 
 
 def deepdream(layer: str) -> Objective:
     """Mean of the squared activations of `layer` (DeepDream's layer objective)."""
-    return _Fn([layer], lambda acts: acts[layer].pow(2).flatten(1).mean(1), f"deepdream({layer})")
+    return _Fn([layer], lambda acts: acts[layer].pow(2).flatten(1).mean(1), f"deepdream({layer})",
+               {"kind": "deepdream", "layer": layer})
 
 
 def class_logit(index: int, label: str | None = None) -> Objective:
     """The pre-softmax logit of class `index`."""
-    return _Fn([LOGITS], lambda acts: acts[LOGITS][:, index], f"class({label or index})")
+    return _Fn([LOGITS], lambda acts: acts[LOGITS][:, index], f"class({label or index})",
+               {"kind": "class", "layer": LOGITS, "unit": index})
 
 
 def direction(layer: str, vector: torch.Tensor) -> Objective:
@@ -189,7 +196,7 @@ def direction(layer: str, vector: torch.Tensor) -> Objective:
         v = vec.to(act.device, act.dtype)
         dots = torch.einsum("bc...,c->b...", act, v)
         return dots.flatten(1).mean(1) if dots.dim() > 1 else dots
-    return _Fn([layer], fn, f"direction({layer})")
+    return _Fn([layer], fn, f"direction({layer})", {"kind": "direction", "layer": layer})
 
 
 def direction_cossim(layer: str, vector: torch.Tensor, power: float = 2.0, *, x: int | None = None,
@@ -209,7 +216,7 @@ def direction_cossim(layer: str, vector: torch.Tensor, power: float = 2.0, *, x:
         dot = h @ vec.to(h.device, h.dtype)
         cos = (dot / (1e-4 + h.norm(dim=1))).clamp_min(0.1)
         return dot * cos.pow(power)
-    return _Fn([layer], fn, f"direction_cossim({layer},p={power:g})")
+    return _Fn([layer], fn, f"direction_cossim({layer},p={power:g})", {"kind": "direction", "layer": layer})
 
 
 def diversity(layer: str) -> Objective:

@@ -13,8 +13,8 @@ from deepscope.models.capture import capture
 from deepscope.models.rectifiers import override_rectifiers
 from deepscope.models.vision_model import VisionModel
 from deepscope.render.objectives import Objective
-from deepscope.render.param import DEFAULT_LR, make_param
-from deepscope.render.transforms import TRANSFORM_SETS, Transform, compose, crop_to
+from deepscope.render.param import PARAMS, ParamEntry
+from deepscope.render.transforms import Transform, compose, transform_set
 
 
 @dataclass
@@ -85,14 +85,37 @@ def _check_args(size: int, steps: int, objectives) -> None:
         raise DeepscopeError("nothing to render: give at least one objective")
 
 
+Optimizer = Callable[[list], torch.optim.Optimizer]
+
+
+def _image_param(param, batch: int, size: int, generator, device) -> tuple[torch.nn.Module, ParamEntry]:
+    """The parameterization module (by name or given) and its registry entry (lr, optimizer)."""
+    if isinstance(param, str):
+        entry = PARAMS.get(param)
+        return entry.factory(batch, size, size, generator=generator).to(device), entry
+    if not isinstance(param, torch.nn.Module):
+        raise DeepscopeError(f"param must be a name ({', '.join(PARAMS)}) or an nn.Module, not {type(param).__name__}")
+    return param.to(device), ParamEntry(type(param))
+
+
+def _optimizer(image_param, entry: ParamEntry, lr: float | None, optimizer: Optimizer | None):
+    params = list(image_param.parameters())
+    if not params:
+        raise DeepscopeError("the parameterization has nothing to optimize (no parameters)")
+    if optimizer is not None:
+        return optimizer(params)
+    return entry.optimizer(params, lr=lr if lr is not None else entry.lr)
+
+
 def render(
     model: VisionModel,
     objectives: Objective | Sequence[Objective],
     *,
     size: int = 128,
     steps: int = 256,
-    param: str = "fft",
+    param: str | torch.nn.Module = "fft",
     lr: float | None = None,
+    optimizer: Optimizer | None = None,
     transforms: str | Sequence[Transform] = "standard",
     images_per_objective: int = 1,
     attempts: int = 1,
@@ -103,40 +126,36 @@ def render(
 ) -> RenderResult:
     """Render images maximizing each objective; all objectives and attempts share one batch.
 
-    - `param`: `fft` (Fourier, decorrelated colour), `pixel` or `maco` (phase only).
-    - `transforms`: a name from `TRANSFORM_SETS` (then cropped back to `size`) or a list of transforms.
+    - `param`: a registered name (`fft`: Fourier, decorrelated colour; `pixel`; `maco`: phase only) or
+      an `nn.Module` whose forward returns the (B, 3, size, size) batch in [0, 1].
+    - `optimizer`: a factory `params -> torch.optim.Optimizer` (default: the param's, with `lr`).
+    - `transforms`: a registered set name (then cropped back to `size`) or a list of transforms,
+      step-aware ones (`StepTransform`) included.
     - `images_per_objective`: n images per objective (objectives such as `diversity` see all n).
     - `attempts`: render each objective this many times and keep the best (highest final score).
     - `redirect_steps`: first steps with the redirected ReLU gradient (wakes dead units).
+    Objectives read layers in their canonical layout, and `"input"` (the images the model sees).
     Same seed, same images. The final score is measured on the untransformed image.
     """
     objectives = [objectives] if isinstance(objectives, Objective) else list(objectives)
     _check_args(size, steps, objectives)
     generator = torch.Generator().manual_seed(seed)
     group, batch = images_per_objective, len(objectives) * images_per_objective * attempts
-    device = model.device
-    image_param = make_param(param, batch, size, generator=generator).to(device)
-    optimizer = (torch.optim.NAdam if param == "maco" else torch.optim.Adam)(
-        image_param.parameters(), lr=lr if lr is not None else DEFAULT_LR[param])
-    if isinstance(transforms, str):  # named sets end at the render size: the model sees size x size
-        transforms = TRANSFORM_SETS[transforms]() + [crop_to(size)]
-    transform = compose(transforms)
+    image_param, entry = _image_param(param, batch, size, generator, model.device)
+    opt = _optimizer(image_param, entry, lr, optimizer)
+    transform = compose(transform_set(transforms, size) if isinstance(transforms, str) else transforms)
     layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
     history = []
-    with frozen(model), channels_last(model), capture(model, layers, truncate=True) as cap:
+    with frozen(model), channels_last(model), capture(model, layers, truncate=True, canonical=True) as cap:
         bar = tqdm(range(steps), desc="render", disable=not progress, leave=False)
         for step in bar:
-            optimizer.zero_grad(set_to_none=True)
-            images = transform(image_param(), generator)
+            opt.zero_grad(set_to_none=True)
+            images = transform(image_param(), generator, step)
             redirect = override_rectifiers("redirected") if step < redirect_steps else contextlib.nullcontext()
             with redirect:
                 scores = _group_scores(objectives, cap(images), group, attempts)
-            loss = -scores.sum()
-            if not torch.isfinite(loss):
-                raise DeepscopeError(f"the objective became {loss.item()} at step {step}: lower the learning "
-                                     "rate (--lr) or check the model for NaNs")
-            loss.backward()
-            optimizer.step()
+            _backward(scores, step)
+            opt.step()
             history.append(scores.detach().mean().item())
             if progress and step % 16 == 0:
                 bar.set_postfix(score=f"{history[-1]:.3g}")
@@ -147,6 +166,14 @@ def render(
             final_scores = _group_scores(objectives, cap(final), group, attempts)
     images, scores = _best_attempts(final, final_scores, len(objectives), group, attempts)
     return RenderResult(images.cpu(), scores.cpu(), [o.name for o in objectives], group, history)
+
+
+def _backward(scores: torch.Tensor, step: int) -> None:
+    loss = -scores.sum()
+    if not torch.isfinite(loss):
+        raise DeepscopeError(f"the objective became {loss.item()} at step {step}: lower the learning "
+                             "rate (--lr) or check the model for NaNs")
+    loss.backward()
 
 
 def _best_attempts(images, scores, n_objectives: int, group: int, attempts: int):
@@ -164,7 +191,7 @@ def score_images(model: VisionModel, objectives: Sequence[Objective], images: to
     """Score of each image under each objective, (N_images, N_objectives), no gradients."""
     layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
     rows = []
-    with torch.no_grad(), capture(model, layers, truncate=True) as cap:
+    with torch.no_grad(), capture(model, layers, truncate=True, canonical=True) as cap:
         for start in range(0, len(images), batch_size):
             acts = cap(images[start:start + batch_size].to(model.device))
             rows.append(torch.stack([o.score(acts) for o in objectives], 1).cpu())

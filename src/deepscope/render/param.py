@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from deepscope.registry import Registry
 from deepscope.render.color import recorrelate
 from deepscope.render.spectrum import natural_magnitude
 
@@ -73,24 +76,36 @@ class MacoImage(nn.Module):
         return torch.sigmoid(self.contrast * recorrelate(image))
 
 
-class FixedImage(nn.Module):
-    """A given image batch, not optimized (for evaluating or pasting real images)."""
+@dataclass(frozen=True)
+class ParamEntry:
+    """A registered parameterization: `factory(batch, height, width, generator=...)`, its default
+    learning rate and optimizer class."""
 
-    def __init__(self, images: torch.Tensor):
-        super().__init__()
-        self.register_buffer("images", images.clamp(0, 1))
-
-    def forward(self) -> torch.Tensor:
-        return self.images
+    factory: Callable[..., nn.Module]
+    lr: float = 0.05
+    optimizer: type = torch.optim.Adam
 
 
-PARAMS = {"fft": FourierImage, "pixel": PixelImage, "maco": MacoImage}
-DEFAULT_LR = {"fft": 0.05, "pixel": 0.05, "maco": 0.2}  # maco: 1.0 (the paper) diverges at 128 px
+PARAMS = Registry("parameterization")
+
+
+def register_param(name: str, factory: Callable[..., nn.Module], *, lr: float = 0.05,
+                   optimizer: type = torch.optim.Adam, replace: bool = False) -> None:
+    """Make `render(..., param=name)` build its images with `factory(batch, height, width, generator=g)`."""
+    PARAMS.register(name, ParamEntry(factory, lr, optimizer), replace=replace)
+
+
+register_param("fft", FourierImage)
+register_param("pixel", PixelImage)
+register_param("maco", MacoImage, lr=0.2, optimizer=torch.optim.NAdam)  # 1.0 (the paper) diverges at 128 px
+
+
+def default_lr(kind: str) -> float:
+    """The learning rate `render` uses for parameterization `kind` when none is given."""
+    return PARAMS.get(kind).lr
 
 
 def make_param(kind: str, batch: int, height: int, width: int | None = None, *,
                generator: torch.Generator | None = None) -> nn.Module:
-    """A parameterization by name: `fft` (default), `pixel` or `maco`."""
-    if kind not in PARAMS:
-        raise ValueError(f"unknown parameterization {kind!r}; choose one of {', '.join(PARAMS)}")
-    return PARAMS[kind](batch, height, width or height, generator=generator)
+    """A parameterization by name: `fft` (default), `pixel`, `maco` or one registered by `register_param`."""
+    return PARAMS.get(kind).factory(batch, height, width or height, generator=generator)

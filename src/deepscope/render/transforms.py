@@ -2,6 +2,8 @@
 
 Each transform is a callable `(images, generator) -> images`; every image of the batch draws its
 own random parameters, so rendering N objectives together equals rendering them one by one.
+A step-aware transform (`StepTransform`, e.g. `until(steps, ...)`) is called with the optimization
+step as well. Transform sets are registered by name (`register_transforms`).
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+
+from deepscope.registry import Registry
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -73,11 +77,29 @@ def noise(sd: float) -> Transform:
     return apply
 
 
-def compose(transforms: Sequence[Transform]) -> Transform:
-    """Apply `transforms` in order."""
-    def apply(images, generator):
+class StepTransform:
+    """A transform that also sees the optimization step: `(images, generator, step) -> images`."""
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator, step: int) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class until(StepTransform):  # noqa: N801 - reads as a phrase: until(384, icon_transforms())
+    """`transforms` for the steps before `step`, then none (the last steps see the image as it is)."""
+
+    def __init__(self, step: int, transforms: Sequence[Transform]):
+        self.step, self.transforms = step, list(transforms)
+
+    def __call__(self, images, generator, step):
+        return compose(self.transforms)(images, generator, step) if step < self.step else images
+
+
+def compose(transforms: Sequence[Transform]) -> Callable[..., torch.Tensor]:
+    """Apply `transforms` in order: `(images, generator, step=0) -> images`."""
+    def apply(images, generator, step: int = 0):
         for transform in transforms:
-            images = transform(images, generator)
+            images = transform(images, generator, step) if isinstance(transform, StepTransform) \
+                else transform(images, generator)
         return images
     return apply
 
@@ -104,5 +126,19 @@ def strong_transforms() -> list[Transform]:
     return [pad(16), jitter(16), scale_rotate(scales, degrees), jitter(8)]
 
 
-TRANSFORM_SETS = {"standard": standard_transforms, "icon": icon_transforms, "strong": strong_transforms,
-                  "none": list}
+TRANSFORM_SETS = Registry("transform set")
+
+
+def register_transforms(name: str, factory: Callable[[], list], *, replace: bool = False) -> None:
+    """Make `render(..., transforms=name)` use the list `factory()` returns."""
+    TRANSFORM_SETS.register(name, factory, replace=replace)
+
+
+for _name, _factory in (("standard", standard_transforms), ("icon", icon_transforms),
+                        ("strong", strong_transforms), ("none", list)):
+    register_transforms(_name, _factory)
+
+
+def transform_set(name: str, size: int) -> list:
+    """The registered set `name`, cropped back to `size` at the end (the model sees size x size)."""
+    return TRANSFORM_SETS.get(name)() + [crop_to(size)]
