@@ -1,17 +1,15 @@
 """Collection: positions, attribution, the sharded store, resume after SIGKILL, bad input."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from atlas_helpers import awkward_images, sample_folder
+from helpers import awkward_images, kill_when, sample_folder
 
 from deepscope.atlas import collect, merge_stores, open_store
 from deepscope.atlas.collection.forward import sample_activations, sample_with_attribution
@@ -108,14 +106,15 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _collect_in_subprocess(folder, store, wait=True):
+def _collect_command(folder, store) -> list[str]:
+    return [sys.executable, "-c", SCRIPT, str(folder), str(store)]
+
+
+def _collect_in_subprocess(folder, store):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(folder), str(store)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if wait:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err.decode()[-2000:]
-    return proc
+    proc = subprocess.run(_collect_command(folder, store), check=False, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -125,16 +124,14 @@ def _files(root: Path) -> dict[str, bytes]:
 def test_sigkill_mid_collection_then_resume_gives_the_uninterrupted_store(imagenet_samples, tmp_path):
     folder = sample_folder(imagenet_samples, tmp_path / "images", 24, start=100)
     _collect_in_subprocess(folder, tmp_path / "clean")
-    proc = _collect_in_subprocess(folder, tmp_path / "killed", wait=False)
     shards = tmp_path / "killed" / "shards"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if shards.is_dir() and len([p for p in shards.iterdir() if not p.name.startswith(".")]) >= 2:
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = [p for p in shards.iterdir() if not p.name.startswith(".")]
+
+    def finished_shards():
+        return [p for p in shards.iterdir() if not p.name.startswith(".")] if shards.is_dir() else []
+
+    kill_when(_collect_command(folder, tmp_path / "killed"), lambda: len(finished_shards()) >= 2,
+              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    done = finished_shards()
     assert 2 <= len(done) < 6, "the collection was not interrupted mid-way"
     _collect_in_subprocess(folder, tmp_path / "killed")
     clean, resumed = _files(tmp_path / "clean"), _files(tmp_path / "killed")

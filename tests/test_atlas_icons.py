@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from atlas_helpers import sample_folder
+from helpers import sample_folder
 
 from deepscope.atlas import IconSettings, build_atlas, collect
 from deepscope.atlas.build import MIN_FRACTION_BEATING_REAL, MIN_MEDIAN_COSINE

@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from dataset_views_util import bad_and_odd_images, sample_folder
+from helpers import awkward_images, kill_when, sample_folder
 from torch import nn
 
 from deepscope.cli import main
@@ -27,7 +23,7 @@ LAYER, SIZE = "blocks.2", 128
 @pytest.fixture(scope="module")
 def folder(imagenet_samples, tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("examples-images")
-    sample_folder(imagenet_samples, base / "imgs", 14)
+    sample_folder(imagenet_samples, base / "imgs", 14, step=37)
     return base / "imgs"
 
 
@@ -100,14 +96,8 @@ def test_killed_cli_run_resumes_to_the_same_examples_json(folder, tmp_path):
             "--threads", "1"]
     cmd = [sys.executable, "-c", "import sys; from deepscope.cli import main; sys.exit(main(sys.argv[1:]))"]
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    proc = subprocess.Popen(cmd + args + ["--out", str(killed)], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     state = killed / ".examples-state.pt"
-    deadline = time.time() + 120
-    while not state.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(cmd + args + ["--out", str(killed)], state.exists, timeout=120)
     assert main(args + ["--out", str(killed)]) == 0
     assert main(args + ["--out", str(whole)]) == 0
     a = json.loads((killed / "examples.json").read_text())
@@ -155,7 +145,7 @@ def test_deconvnet_projection_differs_from_the_gradient_and_stays_in_the_field(m
 
 def test_bad_images_are_skipped_and_counted_never_fatal(model, imagenet_samples, tmp_path):
     folder = tmp_path / "odd"
-    readable = bad_and_odd_images(folder, next(iter(sorted(imagenet_samples.glob("*.JPEG")))))
+    readable = awkward_images(folder, next(iter(sorted(imagenet_samples.glob("*.JPEG")))))
     report = dataset_examples(model, LAYER, image_files(folder), tmp_path / "out", channels=[0, 1], k=2, size=64,
                               batch_size=3, deconv=1, progress=False)
     skipped = {Path(s["path"]).name: s["reason"] for s in report["files"]["skipped"]}

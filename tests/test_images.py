@@ -1,9 +1,7 @@
 """Robust image loading: every odd file either loads as RGB in [0, 1] or fails with a clear error."""
-import struct
-import zlib
-
 import numpy as np
 import pytest
+from helpers import bomb_png
 from PIL import Image
 
 from deepscope.data import ImageError, image_files, load_image, load_image_resized
@@ -53,18 +51,9 @@ def test_tiny_image_fails_clearly(tmp_path):
         load_image(_save(tmp_path, "tiny.png", Image.new("RGB", (3, 3))))
 
 
-def _png_header_only(path, width, height):
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) +
-                     chunk(b"IEND", b""))
-    return path
-
-
 def test_decompression_bomb_is_refused(tmp_path):
     with pytest.raises(ImageError, match="too large"):
-        load_image(_png_header_only(tmp_path / "huge.png", 20000, 20000))
+        load_image(bomb_png(tmp_path / "huge.png", 20000, 20000))
 
 
 def test_resize_center_crop(tmp_path):

@@ -10,7 +10,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from site_helpers import CHANNELS, LAYER, tiny_site
+from helpers import SITE_CHANNELS as CHANNELS
+from helpers import SITE_LAYER as LAYER
+from helpers import tiny_site
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

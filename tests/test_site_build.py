@@ -7,8 +7,10 @@ import time
 
 import pytest
 import torch
+from helpers import SITE_CHANNELS as CHANNELS
+from helpers import SITE_LAYER as LAYER
+from helpers import tiny_config, tiny_site
 from PIL import Image
-from site_helpers import CHANNELS, LAYER, tiny_config, tiny_site
 
 from deepscope.app import build_site
 from deepscope.app.default_images import PHOTOS, write_default_images
