@@ -122,7 +122,8 @@ def capture(model: VisionModel, layers: Iterable[str] | str, **kwargs) -> Captur
 
 
 @torch.no_grad()
-def activations(model: VisionModel, images: torch.Tensor, layers, *, truncate: bool = True) -> dict:
-    """Activations (detached) of `layers` for one batch of images in [0, 1]."""
-    with capture(model, layers, truncate=truncate, detach=True) as cap:
+def activations(model: VisionModel, images: torch.Tensor, layers, *, truncate: bool = True,
+                canonical: bool = False) -> dict:
+    """Activations (detached) of `layers` for one batch of images in [0, 1] (see `Capture`)."""
+    with capture(model, layers, truncate=truncate, detach=True, canonical=canonical) as cap:
         return cap(images)

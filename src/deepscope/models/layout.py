@@ -60,6 +60,23 @@ class LayerSpec:
             return patches.transpose(1, 2).reshape(output.shape[0], self.channels, *self.grid)
         return output
 
+    def raw_view(self, grid: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """The inverse of `grid_view`: a (B, C, h, w) tensor in the layer's own layout (a token layer's
+        leading tokens are `prefix`, zeros when None)."""
+        if self.kind == "map_last":
+            return grid.permute(0, 2, 3, 1)
+        if self.kind == "tokens":
+            patches = grid.flatten(2).transpose(1, 2)
+            if prefix is None:
+                prefix = patches.new_zeros(patches.shape[0], self.prefix, patches.shape[2])
+            return torch.cat([prefix, patches], 1)
+        return grid
+
+    @property
+    def channel_axis(self) -> int:
+        """The channel axis of the raw output: 1 for maps and vectors, -1 when channels come last."""
+        return -1 if self.kind in ("map_last", "tokens") else 1
+
     def prefix_tokens(self, output: torch.Tensor) -> torch.Tensor:
         """(B, prefix, C): the class and register tokens of a token layer (empty for other layouts)."""
         if self.kind != "tokens":
@@ -83,7 +100,7 @@ class LayerSpec:
         return self.channels
 
 
-_KIND_WORDS = {"map": "a (channels, height, width) feature map", "map_last": "a channels-last feature map",
+_KIND_WORDS = {"map": "a convolutional (channels, height, width) feature map", "map_last": "a channels-last feature map",
                "tokens": "tokens on a patch grid", "vector": "a vector output"}
 
 
