@@ -5,28 +5,17 @@ import numpy as np
 
 from deepscope.atlas.build import Atlas, build_atlas
 from deepscope.atlas.collection.store import ActivationStore
-from deepscope.errors import DeepscopeError, unknown_name_error
+from deepscope.errors import DeepscopeError
+from deepscope.models.classes import lookup_class
 
 CLASS_LAYOUT = {"n_neighbors": 20, "min_dist": 0.02, "metric": "cosine"}
 
 
 def class_index(store: ActivationStore, name: str | int) -> int:
     """A class of the store's classifier by index, exact name or unique part of a name."""
-    names = store.classes
-    if store.attr is None or not names:
+    if store.attr is None or not store.classes:
         raise DeepscopeError("class atlases need attributions: collect with attribution=True (CLI: the default)")
-    if isinstance(name, int) or str(name).isdigit():
-        if not 0 <= int(name) < len(names):
-            raise DeepscopeError(f"class index {name} is out of range 0..{len(names) - 1}")
-        return int(name)
-    wanted = str(name).strip().lower().replace("_", " ")
-    lowered = [n.lower() for n in names]
-    if wanted in lowered:
-        return lowered.index(wanted)
-    partial = [i for i, n in enumerate(lowered) if wanted in n]
-    if len(partial) == 1:
-        return partial[0]
-    raise unknown_name_error("class", str(name), [names[i] for i in partial] or names, "give the exact name or its index")
+    return lookup_class(store.classes, name)
 
 
 def select_class(store: ActivationStore, cls: int, top: int = 2000) -> np.ndarray:

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from deepscope.errors import unknown_name_error
+from deepscope.models.classes import lookup_class
 
 LOGITS = "logits"
 INPUT = "input"  # the images the model is given, in [0, 1] (for image penalties)
@@ -72,20 +73,4 @@ class VisionModel(nn.Module):
 
     def class_index(self, label: str | int) -> int:
         """Index of a class given its index, its name, or a unique part of its name."""
-        n = len(self.classes) if self.classes else None
-        if isinstance(label, int) or (isinstance(label, str) and label.strip().lstrip("-").isdigit()):
-            idx = int(label)
-            if n is not None and not 0 <= idx < n:
-                raise unknown_name_error("class index", str(idx), [], f"valid indices are 0..{n - 1}")
-            return idx
-        if not self.classes:
-            raise unknown_name_error("class", str(label), [], "this model has no class names: use an index")
-        wanted = label.strip().lower().replace("_", " ")
-        lowered = [c.lower() for c in self.classes]
-        if wanted in lowered:
-            return lowered.index(wanted)
-        partial = [i for i, c in enumerate(lowered) if wanted in c]
-        if len(partial) == 1:
-            return partial[0]
-        candidates = [self.classes[i] for i in partial] or self.classes
-        raise unknown_name_error("class", label, candidates, "give the exact name or its index")
+        return lookup_class(self.classes, label)
