@@ -7,13 +7,14 @@ from helpers import sample_folder
 
 from deepscope.atlas import IconSettings, build_atlas, collect
 from deepscope.atlas.build import MIN_FRACTION_BEATING_REAL, MIN_MEDIAN_COSINE
-from deepscope.atlas.icons import Polished, auto_icon_size
+from deepscope.atlas.icons import auto_icon_size
+from deepscope.render.transforms import until
 
 
-def test_polished_transforms_stop_after_the_limit():
+def test_transforms_until_a_step_then_none():
     calls = []
-    polished = Polished([lambda images, gen: calls.append(1) or images + 1], limit=2)
-    assert [polished(0, None) for _ in range(4)] == [1, 1, 0, 0] and len(calls) == 2
+    polished = until(2, [lambda images, gen: calls.append(1) or images + 1])
+    assert [polished(0, None, step) for step in range(4)] == [1, 1, 0, 0] and len(calls) == 2
 
 
 @pytest.fixture(scope="module")

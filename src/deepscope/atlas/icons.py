@@ -10,9 +10,10 @@ from tqdm.auto import tqdm
 
 from deepscope.models.layers import layer_shape
 from deepscope.models.vision_model import VisionModel
-from deepscope.render import direction_cossim, render
+from deepscope.render import direction_cossim
+from deepscope.render.driver import RenderGroup, render_batches
 from deepscope.render.objectives import Objective
-from deepscope.render.transforms import TRANSFORM_SETS
+from deepscope.render.transforms import TRANSFORM_SETS, until
 
 
 @dataclass
@@ -37,27 +38,6 @@ class IconSettings:
     redirect_steps: int | None = None  # redirected-ReLU steps; None: steps // 32, at most 16 (16 at 512)
 
 
-class Polished:
-    """The icon transforms for the first `limit` steps of a render, then none.
-
-    `render` applies its transform once per step, so counting calls counts steps. Transforms make
-    icons robust; the final untransformed steps let the centre activation settle on the direction
-    (without them the centre cosine is 0.05-0.15 lower at a stride-32 layer, where the paper's
-    jitter moves the image by a whole map cell).
-    """
-
-    def __init__(self, transforms: list, limit: int):
-        self.transforms, self.limit, self.calls = transforms, limit, 0
-
-    def __call__(self, images, generator):
-        self.calls += 1
-        if self.calls > self.limit:
-            return images
-        for transform in self.transforms:
-            images = transform(images, generator)
-        return images
-
-
 def auto_icon_size(model: VisionModel, layer: str) -> int:
     """max(80, 3 x the layer's stride): 80 px for mid layers, 96 px for a stride-32 layer."""
     width = layer_shape(model, layer)[-1]
@@ -77,21 +57,35 @@ def icon_objectives(layer: str, directions: np.ndarray, settings: IconSettings,
     return [direction_cossim(layer, torch.as_tensor(v), settings.power, whitening=white) for v in directions]
 
 
-def render_icons(model: VisionModel, layer: str, directions: np.ndarray, settings: IconSettings | None = None,
-                 whitening: np.ndarray | None = None, progress: bool = True) -> tuple[torch.Tensor, np.ndarray]:
-    """((M, 3, s, s) icons in [0, 1], (M,) final objective scores) for (M, C) directions."""
-    settings = resolved(settings, model, layer)
-    objectives = icon_objectives(layer, directions, settings, whitening)
-    images, scores = [], []
+def polished_transforms(settings: IconSettings) -> list:
+    """The icon transform set for all but the last `polish` share of the steps, then none.
+
+    Transforms make icons robust; the final untransformed steps let the centre activation settle on
+    the direction (without them the centre cosine is 0.05-0.15 lower at a stride-32 layer, where the
+    paper's jitter moves the image by a whole map cell).
+    """
+    return [until(round(settings.steps * (1 - settings.polish)), TRANSFORM_SETS[settings.transforms]())]
+
+
+def icon_group(objectives: list[Objective], settings: IconSettings) -> RenderGroup:
+    """The icons' objectives with their `render()` options."""
     # redirected steps cost ~1.6x a plain step; a cell direction is rarely dead, so few are needed
     redirect = settings.redirect_steps if settings.redirect_steps is not None else min(16, settings.steps // 32)
-    bar = tqdm(total=len(objectives), desc="icons", unit="icon", disable=not progress)
-    for n, start in enumerate(range(0, len(objectives), settings.batch)):
-        transforms = Polished(TRANSFORM_SETS[settings.transforms](), round(settings.steps * (1 - settings.polish)))
-        result = render(model, objectives[start:start + settings.batch], size=settings.size, steps=settings.steps,
-                        param=settings.param, lr=settings.lr, transforms=[transforms],
-                        attempts=settings.attempts, seed=settings.seed + n, progress=False,
-                        redirect_steps=redirect)
+    return RenderGroup("icons", objectives, {
+        "size": settings.size, "steps": settings.steps, "param": settings.param, "lr": settings.lr,
+        "transforms": polished_transforms(settings), "attempts": settings.attempts, "redirect_steps": redirect,
+        "progress": False})
+
+
+def render_icons(model: VisionModel, layer: str, directions: np.ndarray, settings: IconSettings | None = None,
+                 whitening: np.ndarray | None = None, progress: bool = True) -> tuple[torch.Tensor, np.ndarray]:
+    """((M, 3, s, s) icons in [0, 1], (M,) final objective scores) for (M, C) directions,
+    `settings.batch` cells per batch (batch i seeded `settings.seed + i`)."""
+    settings = resolved(settings, model, layer)
+    group = icon_group(icon_objectives(layer, directions, settings, whitening), settings)
+    images, scores = [], []
+    bar = tqdm(total=len(group.objectives), desc="icons", unit="icon", disable=not progress)
+    for _, result in render_batches(model, [group], batch=settings.batch, seed=settings.seed, progress=False):
         images.append(result.images)
         scores.append(result.scores.numpy())
         bar.update(len(result.images))
