@@ -12,6 +12,7 @@ from deepscope.render.objectives import (
 )
 from deepscope.render.optimize import RenderResult, render, score_images
 from deepscope.render.param import PARAMS, FourierImage, MacoImage, PixelImage, make_param, register_param
+from deepscope.render.penalties import blur, l2, total_variation
 from deepscope.render.transforms import TRANSFORM_SETS, StepTransform, register_transforms, standard_transforms, until
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Objective",
     "PixelImage",
     "RenderResult",
+    "blur",
     "channel",
     "class_logit",
     "custom",
@@ -30,6 +32,7 @@ __all__ = [
     "direction",
     "direction_cossim",
     "diversity",
+    "l2",
     "make_param",
     "neuron",
     "register_param",
@@ -37,5 +40,6 @@ __all__ = [
     "render",
     "score_images",
     "standard_transforms",
+    "total_variation",
     "until",
 ]
