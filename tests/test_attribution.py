@@ -147,3 +147,75 @@ def test_cli_saliency_unreadable_or_missing_image(tmp_path, capsys):
     assert "bad.png: unreadable image" in capsys.readouterr().err
     assert main(["saliency", "--images", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_objective_targets_explain_a_channel(model, tabby):
+    """A channel objective with the plain gradient is the autograd gradient of its spatial mean."""
+    from deepscope.models.capture import capture
+    from deepscope.render.objectives import channel
+
+    result = attribute(model, tabby, "gradient", target=channel("blocks.4", 3))
+    image = tabby.clone().requires_grad_(True)
+    with capture(model, ["blocks.4"]) as cap:
+        score = cap(image)["blocks.4"][:, 3].mean((1, 2)).sum()
+    expected, = torch.autograd.grad(score, image)
+    assert result.targets is None and result.objective.name == "channel(blocks.4:3)"
+    assert expected.abs().sum() > 0 and torch.allclose(result.raw, expected, atol=1e-7)
+    assert not torch.allclose(result.raw, attribute(model, tabby, "gradient", channel("blocks.4", 4)).raw)
+    assert torch.equal(attribute(model, tabby, "gradient", target="tabby").raw,
+                       attribute(model, tabby, "gradient", target=281).raw)
+
+
+def test_objective_targets_with_grad_cam_and_every_method(model, tabby):
+    from deepscope.models.capture import capture
+    from deepscope.render.objectives import channel, class_logit, neuron
+
+    cam = attribute(model, tabby, "grad-cam", target=channel("blocks.4", 3))
+    assert cam.layer == "blocks.4"  # the objective's own layer: the map is where the channel fires
+    with capture(model, ["blocks.4"]) as cap:
+        act = cap(tabby)["blocks.4"][:, 3:4].detach()
+    expected = torch.nn.functional.interpolate(act.clamp(min=0) / act[0, 0].numel(), (96, 96), mode="bilinear")
+    assert torch.allclose(cam.raw, expected, atol=1e-6)
+    as_class = attribute(model, tabby, "grad-cam", target=class_logit(281))
+    assert as_class.layer == "bn2" and torch.allclose(as_class.raw, attribute(model, tabby, "grad-cam", 281).raw)
+    for method in method_names():
+        raw = attribute(model, tabby, method, neuron("blocks.4", 3), samples=2, steps=2, window=24, stride=24).raw
+        assert raw.shape[0] == 1 and torch.isfinite(raw).all(), method
+    with pytest.raises(DeepscopeError, match="does not depend on layer 'bn2'"):
+        attribute(model, tabby, "grad-cam", target=channel("blocks.4", 3), layer="bn2")
+
+
+def test_register_method(model, tabby, monkeypatch):
+    from deepscope.attribution import METHODS, register_method
+    from deepscope.render.objectives import channel
+
+    monkeypatch.setattr(METHODS, "_entries", dict(METHODS._entries))  # registered for this test only
+
+    @register_method("Twice_Gradient", defaults={"factor": 2.0}, objectives=False)
+    def twice(forward, images, target, options):
+        """twice the gradient"""
+        return options["factor"] * Saliency(forward).attribute(images, target=target, abs=False)
+
+    assert get_method("twice-gradient").summary == "twice the gradient" and "twice-gradient" in method_names()
+    result = attribute(model, tabby, "twice_gradient", target=281)
+    assert torch.allclose(result.raw, 2 * attribute(model, tabby, "gradient", target=281).raw)
+    with pytest.raises(DeepscopeError, match="explains classes only"):
+        attribute(model, tabby, "twice-gradient", target=channel("blocks.4", 3))
+    with pytest.raises(ValueError, match="registered already"):
+        register_method("gradient", twice)
+    with pytest.raises(DeepscopeError, match="unknown saliency method 'twice-gradiant'; close matches: twice-gradient"):
+        get_method("twice-gradiant")
+
+
+def test_saliency_folder_explains_an_objective(model, imagenet_samples, tmp_path):
+    from deepscope.attribution import saliency_folder
+    from deepscope.render.objectives import channel
+
+    summary = saliency_folder(model, imagenet_samples / TABBY, tmp_path, ["gradient", "grad-cam"],
+                              target=channel("blocks.4", 3), size=64, progress=False)
+    assert summary["target"] == {"objective": "channel(blocks.4:3)"} and summary["cam_layer"] == "blocks.4"
+    entry = summary["images"][0]
+    assert "target" not in entry and entry["top1"] >= 0
+    stem = TABBY.rsplit(".", 1)[0]
+    assert np.load(tmp_path / f"{stem}.grad-cam.npy").shape == (1, 64, 64)
+    assert (tmp_path / f"{stem}.sheet.png").exists() and (tmp_path / "saliency.json").exists()

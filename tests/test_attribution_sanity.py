@@ -113,3 +113,21 @@ def test_cli_sanity_bad_input(imagenet_samples, tmp_path, capsys):
 def test_sanity_rejects_unknown_layer(model):
     with pytest.raises(DeepscopeError, match="unknown layer"):
         run_sanity(model, torch.rand(1, 3, 64, 64), SanityConfig(methods=["grad-cam"], layer="nope"))
+
+
+def test_sanity_folder_is_the_job_of_the_cli_and_the_site(imagenet_samples, model, tmp_path, capsys):
+    from deepscope.attribution import sanity_folder
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / f"{PICKS[0]}.JPEG").write_bytes((imagenet_samples / f"{PICKS[0]}.JPEG").read_bytes())
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    report = sanity_folder(model, folder, out, SanityConfig(methods=["gradient"]), count=2, size=64, quiet=True,
+                           file_label=lambda f: f.name)
+    assert report["files"] == [f"{PICKS[0]}.JPEG"] and len(report["skipped"]) == 1
+    assert capsys.readouterr().err == ""
+    assert json.loads((out / "sanity.json").read_text())["files"] == report["files"]
+    assert (out / "cascade.png").exists() and (out / "class_sensitivity.png").exists()
+    with pytest.raises(DeepscopeError, match="--num-images must be at least 1"):
+        sanity_folder(model, folder, out, count=0)

@@ -1,19 +1,17 @@
 """Saliency maps of a few images (deepscope.attribution) and the sanity checks of their methods."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from deepscope.app.config import SiteConfig
-from deepscope.attribution import attribute
 from deepscope.attribution.inputs import load_images
 from deepscope.attribution.overlay import overlay
-from deepscope.attribution.sanity import SanityConfig, run_sanity
-from deepscope.attribution.sanity_plot import plot_cascade, plot_class_sensitivity
+from deepscope.attribution.report import explain_batches, sanity_folder
+from deepscope.attribution.sanity import SanityConfig
 from deepscope.attribution.targets import class_name
 from deepscope.data.images import save_image
+from deepscope.jobs import write_json
 from deepscope.models.vision_model import VisionModel
-from deepscope.viz.output import write_atomic
 
 
 def _quiet(_msg: str) -> None:
@@ -25,30 +23,25 @@ def saliency_maps(model: VisionModel, images: Path, site: Path, cfg: SiteConfig)
     folder = Path(site) / "saliency"
     folder.mkdir(parents=True, exist_ok=True)
     batch, files, _ = load_images(images, model.input_size, cfg.saliency_images, spread=True, warn=_quiet)
+    one_by_one = ((image[None], [file]) for image, file in zip(batch, files))
     rows = []
-    for n, (image, file) in enumerate(zip(batch, files)):
+    for n, done in enumerate(explain_batches(model, one_by_one, cfg.saliency_methods)):
+        image, target = done.images[0], int(done.targets[0])
         save_image(image, folder / f"{n}_image.jpg")
-        row = {"image": file.name, "picture": f"saliency/{n}_image.jpg", "maps": []}
-        for method in cfg.saliency_methods:
-            result = attribute(model, image[None], method)
-            target = int(result.targets[0])
+        row = {"image": done.files[0].name, "picture": f"saliency/{n}_image.jpg", "maps": []}
+        for method, result in done.results.items():
             row["target"] = {"index": target, "class": class_name(model, target)}
             save_image(overlay(image, result.map("abs")[0]), folder / f"{n}_{method}.png")
             row["maps"].append({"method": method, "picture": f"saliency/{n}_{method}.png"})
         rows.append(row)
     summary = {"methods": list(cfg.saliency_methods), "images": rows}
-    write_atomic(folder / "saliency.json", json.dumps(summary, indent=1))
+    write_json(folder / "saliency.json", summary)
     return summary
 
 
 def sanity_checks(model: VisionModel, images: Path, site: Path, cfg: SiteConfig) -> dict:
     """`sanity/sanity.json` (verdict per method), `sanity/cascade.png`, `sanity/class_sensitivity.png`."""
-    folder = Path(site) / "sanity"
-    folder.mkdir(parents=True, exist_ok=True)
-    batch, files, _ = load_images(images, cfg.sanity_size, cfg.sanity_images, spread=True, warn=_quiet)
-    report = run_sanity(model, batch, SanityConfig(methods=cfg.saliency_methods, seed=cfg.seed))
-    report["files"] = [f.name for f in files]
-    plot_cascade(report, folder / "cascade.png")
-    plot_class_sensitivity(report, folder / "class_sensitivity.png")
-    write_atomic(folder / "sanity.json", json.dumps(report, indent=1))
-    return report
+    checks = SanityConfig(methods=cfg.saliency_methods, seed=cfg.seed)
+    return sanity_folder(model, images, Path(site) / "sanity", checks,
+                         count=cfg.sanity_images, size=cfg.sanity_size, quiet=True, file_label=lambda f: f.name)
+

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from deepscope.attribution.attribute import attribute
-from deepscope.attribution.methods import get_method
+from deepscope.attribution.methods import DEFAULT_BATCH, get_method
 from deepscope.attribution.randomize import cascade, randomization_stages
 from deepscope.attribution.similarity import METRICS, compare
 from deepscope.attribution.targets import class_name, random_other_classes, resolve_targets
@@ -38,7 +38,7 @@ class SanityConfig:
     methods: Sequence[str] = DEFAULT_METHODS
     layer: str | None = None  # Grad-CAM layer (default: the last conv-like layer)
     seed: int = 0
-    batch: int = 8
+    batch: int = DEFAULT_BATCH
     randomization_threshold: float = 0.5  # mean Spearman(|map|) below this = the map has changed
     class_threshold: float = 0.9  # mean Spearman(|map|) top-1 vs random class at or above = insensitive
     options: dict = field(default_factory=dict)  # method options (smoothgrad samples, ...)
@@ -121,21 +121,7 @@ def run_sanity(model: VisionModel, images: torch.Tensor, cfg: SanityConfig | Non
         for m in methods:
             per_stage[m].append(_scores(ref[m], _maps(randomized, images, m, targets, cfg)))
 
-    report_methods = {}
-    for m in methods:
-        cls = class_scores[m]
-        insensitive = cls["spearman_abs"] >= cfg.class_threshold
-        report_methods[m] = {
-            "randomization": randomization_verdict(per_stage[m], stages, cfg.randomization_threshold),
-            "class_sensitivity": {
-                "class_insensitive": bool(insensitive),
-                "verdict": (f"{INSENSITIVE_WORDS if insensitive else SENSITIVE_WORDS} "
-                            f"(rank correlation {cls['spearman_abs']:.2f} between top-1 and random-class maps)"),
-                **{k: v for k, v in cls.items() if k != "per_image"},
-            },
-            "cascade": [{"stage": s, **{k: v for k, v in sc.items() if k != "per_image"}}
-                        for s, sc in zip(stages, per_stage[m])],
-        }
+    report_methods = {m: _method_entry(class_scores[m], per_stage[m], stages, cfg) for m in methods}
     return {
         "model": model.name,
         "images": len(images),
@@ -155,6 +141,22 @@ def run_sanity(model: VisionModel, images: torch.Tensor, cfg: SanityConfig | Non
                   "channels of |attribution|, signed = sum over channels. SSIM and HOG compare |maps| scaled "
                   "to [0,1] by their 99th percentile. Randomization re-draws each weight tensor from a Gaussian "
                   "with the trained tensor's mean and std; BatchNorm running statistics are kept."),
+    }
+
+
+def _method_entry(cls: dict, per_stage: list[dict], stages: list[str], cfg: SanityConfig) -> dict:
+    """One method's part of the report: both verdicts and the similarity per randomized stage."""
+    insensitive = cls["spearman_abs"] >= cfg.class_threshold
+    return {
+        "randomization": randomization_verdict(per_stage, stages, cfg.randomization_threshold),
+        "class_sensitivity": {
+            "class_insensitive": bool(insensitive),
+            "verdict": (f"{INSENSITIVE_WORDS if insensitive else SENSITIVE_WORDS} "
+                        f"(rank correlation {cls['spearman_abs']:.2f} between top-1 and random-class maps)"),
+            **{k: v for k, v in cls.items() if k != "per_image"},
+        },
+        "cascade": [{"stage": s, **{k: v for k, v in sc.items() if k != "per_image"}}
+                    for s, sc in zip(stages, per_stage)],
     }
 
 
