@@ -97,21 +97,39 @@ def render_to_folder(model: VisionModel, groups, out: str | os.PathLike, *, batc
     out = Path(out)
     groups = _as_groups(groups, options)
     batches = plan_batches(groups, batch)
+    ours = {e.get("image") for e in recorded_entries(out, job)}  # this job's, also under other settings
     state = Job(out, job, {"groups": [g.settings() for g in groups], "batch": batch, "seed": seed,
-                           **(settings or {})}, state_name=f".{job}-state.json")
-    ours = {e["image"] for record in state.units.values() for e in record}
+                           **(settings or {})}, state_name=_state_name(job))
     others = [e for e in (read_json(out / "results.json") or []) if isinstance(e, dict) and e.get("image") not in ours]
     many = len(batches) > 1
     for item, result in render_batches(model, groups, batch=batch, seed=seed, progress=progress,
                                        skip=list(state.units)):
-        sheet = f"contact_sheet_{_safe(item.group.title)}_{item.number}.png" if many else "contact_sheet.png"
+        sheet = _sheet_name(job, f"_{_safe(item.group.title)}_{item.number}" if many else "")
         state.finish(item.unit, save_render(result, out, sheet_name=sheet, objectives=item.objectives))
         write_results(others + _entries(state, batches), out)
     entries = _entries(state, batches)
     if many and overall_sheet:
-        contact_sheet_of(out, entries)
+        contact_sheet_of(out, entries, name=_sheet_name(job))
     write_results(others + entries, out)
     return entries
+
+
+def recorded_entries(out: str | os.PathLike, job: str = "render") -> list[dict]:
+    """The `results.json` entries that job `job` has recorded in `out`, whatever its settings
+    (to tell its images from other jobs' ones)."""
+    state = read_json(Path(out) / _state_name(job))
+    units = state.get("units") if isinstance(state, dict) else None
+    return [e for record in (units or {}).values() if isinstance(record, list) for e in record]
+
+
+def _sheet_name(job: str, part: str = "") -> str:
+    """`contact_sheet<part>.png`; other jobs than `render` add their name, so that they share a
+    folder with a render run without overwriting its sheets."""
+    return f"contact_sheet{'' if job == 'render' else '_' + job}{part}.png"
+
+
+def _state_name(job: str) -> str:
+    return f".{job}-state.json"
 
 
 def _entries(state: Job, batches: list[Batch]) -> list[dict]:
