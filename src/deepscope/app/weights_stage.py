@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from deepscope.app.paths import layer_data
 from deepscope.models.capture import activations
+from deepscope.models.heads import classifier_head
 from deepscope.models.vision_model import VisionModel
 from deepscope.viz.output import write_atomic
 
@@ -21,10 +21,10 @@ TOP = 10
 
 def logit_weights(model: VisionModel, layer: str) -> torch.Tensor | None:
     """(classes, channels) weights when `layer` reaches the logits as pool -> linear, else None."""
-    linears = [m for m in model.net.modules() if isinstance(m, nn.Linear)]
-    if not linears:
+    found = classifier_head(model)
+    if found is None:
         return None
-    head = linears[-1]
+    head = found[1]
     gen = torch.Generator().manual_seed(0)
     probe = torch.rand(2, 3, model.input_size, model.input_size, generator=gen).to(model.device)
     with torch.no_grad():

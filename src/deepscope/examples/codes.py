@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from deepscope.data.stream import iter_batches
 from deepscope.errors import DeepscopeError
+from deepscope.models.heads import classifier_head
 from deepscope.models.vision_model import VisionModel
 
 
@@ -27,10 +28,10 @@ class Codes:
 
 def classifier(model: VisionModel) -> tuple[str, torch.nn.Module]:
     """(name, module) of the final linear layer, whose input is the CNN code."""
-    found = [(n, m) for n, m in model.net.named_modules() if isinstance(m, torch.nn.Linear)]
-    if not found:
+    found = classifier_head(model)
+    if found is None:
         raise DeepscopeError(f"model {model.name!r} has no final linear classifier, so no penultimate-layer codes")
-    return found[-1]
+    return found
 
 
 def cnn_codes(model: VisionModel, files: Sequence[Path], *, size: int | None = None, batch_size: int = 16,

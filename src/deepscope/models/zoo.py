@@ -9,6 +9,7 @@ from torch import nn
 from deepscope.errors import DeepscopeError, unknown_name_error
 from deepscope.models.classes import classes_for
 from deepscope.models.efficientnet_lite import OFFLINE_MODELS, build_efficientnet_lite
+from deepscope.models.heads import classifier_head
 from deepscope.models.vision_model import VisionModel
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -115,11 +116,8 @@ def _read_state_dict(path) -> dict:
 
 def _num_outputs(net: nn.Module) -> int | None:
     """Number of logits of a classifier (last Linear layer's outputs), if there is one."""
-    last = None
-    for module in net.modules():
-        if isinstance(module, nn.Linear):
-            last = module
-    return last.out_features if last is not None else None
+    head = classifier_head(net)
+    return head[1].out_features if head is not None else None
 
 
 def from_module(net: nn.Module, mean=IMAGENET_MEAN, std=IMAGENET_STD, **kwargs) -> VisionModel:
