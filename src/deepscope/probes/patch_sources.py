@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.autograd.graph import GradientEdge
 
-from deepscope.models.vision_model import VisionModel
+from deepscope.models.capture import capture
+from deepscope.models.vision_model import LOGITS, VisionModel
 from deepscope.render import class_logit, direction, render
 from deepscope.render.subspace import restrict_gradient
 
@@ -42,12 +44,11 @@ class RenderSettings:
     progress: bool = True
 
 
-def _layer_output(model: VisionModel, layer: str):
-    """Context manager-less hook that keeps the *real* output of `layer` (gradients flow through it)."""
-    store: dict[str, torch.Tensor] = {}
-    module = model.module(layer)
-    handle = module.register_forward_hook(lambda _m, _i, out: store.__setitem__("h", out))
-    return store, handle
+def _gradient_at_source(loss: torch.Tensor, captured: torch.Tensor) -> torch.Tensor:
+    """∂loss/∂h for a layer output h that `capture` handed out as a clone: the clone is not on the
+    path to `loss`, so the gradient is taken at the clone's source, h itself."""
+    node, index = captured.grad_fn.next_functions[0]
+    return torch.autograd.grad(loss, GradientEdge(node, index))[0]
 
 
 def class_difference_direction(model: VisionModel, layer: str, a: int, b: int, images: torch.Tensor,
@@ -56,19 +57,15 @@ def class_difference_direction(model: VisionModel, layer: str, a: int, b: int, i
     from deepscope.render.optimize import frozen
 
     total, count = None, 0
-    store, handle = _layer_output(model, layer)
-    try:
-        with frozen(model):
-            for start in range(0, len(images), batch_size):
-                x = images[start:start + batch_size].to(model.device).float().requires_grad_(True)
-                logits = model(x)
-                h = store["h"]
-                grad, = torch.autograd.grad((logits[:, b] - logits[:, a]).sum(), h)
-                per_channel = grad.transpose(0, 1).flatten(1).sum(1) if grad.dim() == 4 else grad.sum(0)
-                total = per_channel if total is None else total + per_channel
-                count += grad.shape[0] * (grad[0, 0].numel() if grad.dim() == 4 else 1)
-    finally:
-        handle.remove()
+    with frozen(model), capture(model, [layer, LOGITS]) as cap:
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size].to(model.device).float().requires_grad_(True)
+            acts = cap(x)
+            logits = acts[LOGITS]
+            grad = _gradient_at_source((logits[:, b] - logits[:, a]).sum(), acts[layer])
+            per_channel = grad.transpose(0, 1).flatten(1).sum(1) if grad.dim() == 4 else grad.sum(0)
+            total = per_channel if total is None else total + per_channel
+            count += grad.shape[0] * (grad[0, 0].numel() if grad.dim() == 4 else 1)
     return (total / count).detach().cpu()
 
 
