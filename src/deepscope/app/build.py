@@ -23,6 +23,7 @@ from deepscope.app.site_pages import write_site_pages
 from deepscope.app.stages import StageRunner
 from deepscope.app.weights_stage import class_weights
 from deepscope.data.images import image_files
+from deepscope.data.stream import file_listing
 from deepscope.errors import DeepscopeError
 from deepscope.models import layer_shape, suggest_layers
 from deepscope.models.vision_model import VisionModel
@@ -55,8 +56,7 @@ def resolve_layers(model: VisionModel, cfg: SiteConfig) -> dict[str, tuple]:
 
 def _files_digest(files: list[Path], folder: Path) -> str:
     """Names (relative to the image folder) and sizes: a moved site or image folder keeps its stages."""
-    listing = [(f.relative_to(folder).as_posix(), f.stat().st_size) for f in files]
-    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(file_listing(files, folder)).encode()).hexdigest()[:16]
 
 
 def _read(path: Path) -> dict | None:

@@ -72,10 +72,11 @@ def no_readable_images_error(files: Sequence[Path], skipped: Sequence[tuple[str,
     return DeepscopeError(f"none of the {len(skipped)} image files in {folder!r} could be read ({reasons})")
 
 
-def file_listing(files: Sequence[Path]) -> list[tuple[str, int]]:
-    """(path relative to the files' common folder, size in bytes) of each file: part of a job's
-    settings key, so that a changed folder does not resume an old checkpoint while the same folder
-    moved or reached by another path does."""
+def file_listing(files: Sequence[Path], root: Path | None = None) -> list[tuple[str, int]]:
+    """(path relative to `root`, by default the files' common folder, size in bytes) of each file:
+    part of a job's settings key, so that a changed folder does not resume an old checkpoint while the
+    same folder moved or reached by another path does."""
     paths = [Path(f) for f in files]
-    root = Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else Path()
+    if root is None:
+        root = Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else Path()
     return [(p.relative_to(root).as_posix(), p.stat().st_size if p.exists() else -1) for p in paths]
