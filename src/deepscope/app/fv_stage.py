@@ -1,64 +1,84 @@
 """Feature visualizations of a layer's units: one render per channel plus diverse variants.
 
-Resumable per unit: a unit is finished when its `fv/<c>.json` exists, so a rerun renders only
-the channels that are missing (a batch of channels shares one optimization).
+The render driver renders them a batch of channels at a time (`render_batches`: the channel
+objectives, then channel + diversity for the variants) under a `Job` in the layer's `fv/` folder,
+so a rerun renders only the batches that are missing. Each unit gets `fv/<c>.png`,
+`fv/<c>_v<j>.png` and its entry `fv/<c>.json`; `data/fv.json` gathers the entries.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-from tqdm.auto import tqdm
 
 from deepscope.app.config import SiteConfig
 from deepscope.app.paths import layer_data, layer_dir
 from deepscope.data.images import save_image
+from deepscope.jobs import Job, write_json
 from deepscope.models.vision_model import VisionModel
-from deepscope.render import channel, diversity, render
-from deepscope.viz.output import write_atomic
+from deepscope.render import channel, diversity
+from deepscope.render.driver import Batch, RenderGroup, plan_batches, render_batches
+from deepscope.render.optimize import RenderResult
 
 DIVERSITY_WEIGHT = 100.0  # Olah et al.'s notebook: channel − 1e2 · Σ cos(Gram)
 BATCH = 8
+VARIANTS = "variants"  # title prefix of the groups that render the diverse variants
 
 
-def _unit_json(folder: Path, c: int) -> Path:
-    return folder / f"{c}.json"
+def unit_groups(layer: str, channels: list[int], cfg: SiteConfig) -> list[RenderGroup]:
+    """Per `BATCH` channels: their channel objectives, then (2 or more variants) channel + diversity."""
+    options = {"size": cfg.fv_size, "steps": cfg.fv_steps, "progress": False}
+    groups = []
+    for start in range(0, len(channels), BATCH):
+        part = channels[start:start + BATCH]
+        name = ",".join(map(str, part))
+        groups.append(RenderGroup(f"units {name}", [channel(layer, c) for c in part], options))
+        if cfg.variants >= 2:
+            diverse = [channel(layer, c) + DIVERSITY_WEIGHT * diversity(layer) for c in part]
+            groups.append(RenderGroup(f"{VARIANTS} {name}", diverse, {**options, "images_per_objective": cfg.variants}))
+    return groups
 
 
 def render_units(model: VisionModel, layer: str, channels: list[int], site: Path, cfg: SiteConfig,
                  progress: bool = True) -> dict:
     """Render every missing unit of `channels`; write and return `data/fv.json`."""
     folder = layer_dir(site, layer) / "fv"
+    job = Job(folder, "fv", {"model": model.name, "layer": layer, "size": cfg.fv_size, "steps": cfg.fv_steps,
+                             "variants": cfg.variants, "seed": cfg.seed, "batch": BATCH,
+                             "diversity_weight": DIVERSITY_WEIGHT})
+    groups = unit_groups(layer, channels, cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    missing = [c for c in channels if not _unit_json(folder, c).is_file()]
-    bar = tqdm(total=len(channels), initial=len(channels) - len(missing), desc=f"fv {layer}", unit="unit",
-               disable=not progress)
-    for start in range(0, len(missing), BATCH):
-        part = missing[start:start + BATCH]
-        _render_batch(model, layer, part, folder, cfg, seed=cfg.seed + start)
-        bar.update(len(part))
-    bar.close()
-    units = {str(c): json.loads(_unit_json(folder, c).read_text()) for c in channels}
-    summary = {"layer": layer, "size": cfg.fv_size, "steps": cfg.fv_steps, "variants": cfg.variants, "units": units}
+    for item, result in render_batches(model, groups, batch=BATCH, seed=cfg.seed, skip=list(job.units),
+                                       progress=progress, desc=f"fv {layer}"):
+        job.finish(item.unit, _save_batch(item, result, folder))
+    units = _unit_entries(job, plan_batches(groups, BATCH), channels)
+    for c, entry in units.items():
+        write_json(folder / f"{c}.json", entry, indent=None)
+    summary = {"layer": layer, "size": cfg.fv_size, "steps": cfg.fv_steps, "variants": cfg.variants,
+               "units": {str(c): entry for c, entry in units.items()}}
     path = layer_data(site, layer, "fv")
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(summary, indent=1))
+    write_json(path, summary)
     return summary
 
 
-def _render_batch(model, layer: str, chans: list[int], folder: Path, cfg: SiteConfig, seed: int) -> None:
-    common = {"size": cfg.fv_size, "steps": cfg.fv_steps, "seed": seed, "progress": False}
-    main = render(model, [channel(layer, c) for c in chans], **common)
-    variants = None
-    if cfg.variants >= 2:
-        objectives = [channel(layer, c) + DIVERSITY_WEIGHT * diversity(layer) for c in chans]
-        variants = render(model, objectives, images_per_objective=cfg.variants, **common)
-    for i, c in enumerate(chans):
-        save_image(main.images[i], folder / f"{c}.png")
-        entry = {"channel": c, "image": f"fv/{c}.png", "score": round(float(main.scores[i]), 5), "variants": []}
-        if variants is not None:
-            for j in range(cfg.variants):
-                k = i * cfg.variants + j
-                save_image(variants.images[k], folder / f"{c}_v{j}.png")
-                entry["variants"].append({"image": f"fv/{c}_v{j}.png", "score": round(float(variants.scores[k]), 5)})
-        write_atomic(_unit_json(folder, c), json.dumps(entry))  # written last: the unit is done
+def _save_batch(item: Batch, result: RenderResult, folder: Path) -> dict:
+    """Save the batch's images; its record: per channel, the main image or the variants."""
+    n, record, variants = result.images_per_objective, {}, item.group.title.startswith(VARIANTS)
+    for i, objective in enumerate(item.objectives):
+        c = objective.meta["unit"]
+        images = []
+        for j in range(n):
+            name = f"{c}_v{j}.png" if variants else f"{c}.png"
+            save_image(result.images[i * n + j], folder / name)
+            images.append({"image": f"fv/{name}", "score": round(float(result.scores[i * n + j]), 5)})
+        record[str(c)] = {VARIANTS: images} if variants else images[0]
+    return record
+
+
+def _unit_entries(job: Job, batches: list[Batch], channels: list[int]) -> dict[int, dict]:
+    """Per channel, `{"channel", "image", "score", "variants"}` from the finished batches' records."""
+    parts: dict[int, dict] = {c: {} for c in channels}
+    for item in batches:
+        for c, fields in (job.record(item.unit) or {}).items():
+            parts[int(c)].update(fields)
+    return {c: {"channel": c, "image": p["image"], "score": p["score"], VARIANTS: p.get(VARIANTS, [])}
+            for c, p in parts.items()}
