@@ -4,6 +4,7 @@ Every rectifier (ReLU, ReLU6, hardtanh, hard-swish, ...) passes the gradient str
 max-pooling spreads it over its whole window, so no unit that happens to be off hides part of the
 field: the support is then the set of input pixels that can influence the unit at all (the
 theoretical receptive field, clipped to the image; `Conv2dSame`-style asymmetric padding included).
+Positions are on the layer's canonical grid (`models.layout`: a map's, or a token layer's patches).
 Convolutional fields are separable, so one backward pass per diagonal position of the layer's grid
 gives the input rows of every grid row and the input columns of every grid column. Results are
 cached on the model per (layer, input size).
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from deepscope.models.capture import capture
+from deepscope.models.layout import layer_spec
 from deepscope.models.rectifiers import _bounds
 from deepscope.models.vision_model import VisionModel
 from deepscope.render.optimize import frozen
@@ -122,9 +124,10 @@ def gradient_support(model: VisionModel, layer: str, positions: list[tuple[int, 
     """(n, size, size) boolean masks: the input pixels that unit (any channel) at each position sees."""
     generator = torch.Generator().manual_seed(seed)
     images = torch.rand(len(positions), 3, size, size, generator=generator).to(model.device).requires_grad_(True)
-    with frozen(model), linearized(), capture(model, [layer], truncate=True) as cap:
+    spatial = layer_spec(model, layer, size).spatial
+    with frozen(model), linearized(), capture(model, [layer], truncate=True, canonical=True) as cap:
         act = cap(images)[layer]
-        if act.dim() == 2:
+        if not spatial:
             picked = act
         else:
             ys = torch.tensor([p[0] for p in positions], device=act.device)
@@ -144,9 +147,8 @@ def receptive_field(model: VisionModel, layer: str, size: int | None = None, chu
     if key in cache:
         found = cache[key]
         return ReceptiveField(layer, size, found.rows, found.cols)
-    with torch.no_grad(), capture(model, [layer], truncate=True, detach=True) as cap:
-        shape = cap(torch.full((1, 3, size, size), 0.5, device=model.device))[layer].shape
-    height, width = (shape[2], shape[3]) if len(shape) == 4 else (1, 1)
+    spec = layer_spec(model, layer, size)
+    height, width = spec.grid if spec.spatial else (1, 1)
     diagonal = [(min(p, height - 1), min(p, width - 1)) for p in range(max(height, width))]
     rows, cols = np.zeros((height, 2), dtype=np.int64), np.zeros((width, 2), dtype=np.int64)
     for start in range(0, len(diagonal), chunk):

@@ -1,11 +1,13 @@
-"""List a model's layers with their output shapes."""
+"""List a model's layers with their output shapes and layouts (`models.layout`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
+from deepscope.errors import DeepscopeError
 from deepscope.models.capture import first_tensor
+from deepscope.models.layout import LayerSpec, layer_spec, spec_from_shape
 from deepscope.models.vision_model import VisionModel
 
 
@@ -16,6 +18,22 @@ class LayerInfo:
     shape: tuple | None  # output shape for one image, None if the module did not run
     calls: int  # how often it ran in one forward pass
     alias: str | None = None
+    spec: LayerSpec | None = None  # the layout of the output, when deepscope can read it
+
+    @property
+    def layout(self) -> str | None:
+        """The layout in words (`LayerSpec.describe`), e.g. `map 112x14x14`; None when unreadable."""
+        return self.spec.describe() if self.spec else None
+
+
+def _readable_spec(name: str, shape: tuple | None, prefix_tokens: int | None) -> LayerSpec | None:
+    """The layout of an output of shape `shape`, or None (not run, or not a map, tokens or a vector)."""
+    if shape is None:
+        return None
+    try:
+        return spec_from_shape(name, shape, prefix_tokens)
+    except DeepscopeError:
+        return None
 
 
 @torch.no_grad()
@@ -43,7 +61,9 @@ def list_layers(model: VisionModel, size: int | None = None) -> list[LayerInfo]:
         for h in handles:
             h.remove()
     reverse_alias = {v: k for k, v in model.aliases.items()}
-    return [LayerInfo(n, type(m).__name__, shapes.get(n), calls.get(n, 0), reverse_alias.get(n)) for n, m in named]
+    prefix_tokens = getattr(model.net, "num_prefix_tokens", None)
+    return [LayerInfo(n, type(m).__name__, shapes.get(n), calls.get(n, 0), reverse_alias.get(n),
+                      _readable_spec(n, shapes.get(n), prefix_tokens)) for n, m in named]
 
 
 @torch.no_grad()
@@ -57,8 +77,6 @@ def layer_shape(model: VisionModel, name: str, size: int | None = None) -> tuple
 
 def check_channels(model: VisionModel, layer: str, channels, size: int | None = None) -> int:
     """Number of channels of `layer`; a clear error if any of `channels` is out of range."""
-    from deepscope.models.layout import layer_spec
-
     return layer_spec(model, layer, size).check_channels(channels)
 
 
@@ -71,7 +89,7 @@ def suggest_layers(model: VisionModel, count: int = 5) -> list[str]:
     """A spread of block-level layers (e.g. `blocks.1`..`blocks.6`) for an overview of the model."""
     infos = list_layers(model)
     candidates = [i.name for i in infos
-                  if i.shape is not None and len(i.shape) == 3 and i.calls == 1 and i.name.count(".") <= 1
+                  if i.spec is not None and i.spec.spatial and i.calls == 1 and i.name.count(".") <= 1
                   and i.kind not in _SKIP_KINDS and not i.name.endswith((".act", ".drop"))]
     by_depth = [[n for n in candidates if n.count(".") == d] for d in (0, 1)]
     blocks = next((names for names in by_depth if len(names) >= count), max(by_depth, key=len))

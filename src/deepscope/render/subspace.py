@@ -5,6 +5,7 @@ projected onto the span of `basis` (k directions of the layer's channel space) b
 further back. A render of, say, logit(B) − logit(A) then changes the image only along those
 directions at that layer: a class visualization built from chosen features (e.g. the cells of an
 atlas two-class comparison that support B) instead of from everything the network could use.
+The channel axis is the layer's own (`models.layout`): maps, channels-last maps, tokens and vectors.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 import torch
 
 from deepscope.errors import DeepscopeError
+from deepscope.models.layout import layer_spec
 
 
 def projector(basis: torch.Tensor) -> torch.Tensor:
@@ -27,9 +29,13 @@ def projector(basis: torch.Tensor) -> torch.Tensor:
     return q @ q.T
 
 
-def _project(grad: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    """Project over the channel axis (dim 1) of a (B, C, ...) gradient, keeping its memory layout."""
-    out = torch.einsum("bc...,cd->bd...", grad, matrix.to(grad.device, grad.dtype))
+def _project(grad: torch.Tensor, matrix: torch.Tensor, channel_axis: int = 1) -> torch.Tensor:
+    """Project over the channel axis of a gradient (dim 1 of (B, C, ...), or the last axis of a
+    channels-last map or tokens), keeping its memory layout."""
+    matrix = matrix.to(grad.device, grad.dtype)
+    if channel_axis != 1:
+        return grad @ matrix
+    out = torch.einsum("bc...,cd->bd...", grad, matrix)
     if grad.dim() == 4 and grad.is_contiguous(memory_format=torch.channels_last):
         out = out.contiguous(memory_format=torch.channels_last)
     return out
@@ -40,12 +46,14 @@ def restrict_gradient(model, layer: str, basis: torch.Tensor) -> Iterator[torch.
     """Within the block, gradients through `layer` keep only their component in span(basis)."""
     module = model.module(layer)
     matrix = projector(basis)
+    spec = layer_spec(model, layer)
+    if spec.channels != matrix.shape[0]:
+        raise DeepscopeError(f"the basis has {matrix.shape[0]} channels but {layer!r} has {spec.channels} "
+                             f"({spec.describe()})")
 
     def hook(_module, _inputs, output):
         if isinstance(output, torch.Tensor) and output.requires_grad:
-            if output.shape[1] != matrix.shape[0]:
-                raise DeepscopeError(f"the basis has {matrix.shape[0]} channels but {layer!r} has {output.shape[1]}")
-            output.register_hook(lambda grad: _project(grad, matrix))
+            output.register_hook(lambda grad: _project(grad, matrix, spec.channel_axis))
         return output
 
     handle = module.register_forward_hook(hook)

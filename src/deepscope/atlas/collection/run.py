@@ -22,7 +22,7 @@ from deepscope.atlas.collection.store import (
 )
 from deepscope.data.sources import as_source, prefetch
 from deepscope.errors import DeepscopeError
-from deepscope.models.layers import layer_shape
+from deepscope.models.layout import SPATIAL, layer_spec
 from deepscope.models.vision_model import VisionModel
 
 
@@ -54,15 +54,13 @@ def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *,
     source = as_source(images, model.input_size)
     ids = source.ids[:limit] if limit else source.ids
     model.resolve(layer)
-    shape = layer_shape(model, layer)
-    if len(shape) != 3:
-        raise DeepscopeError(f"layer {layer!r} has output shape {shape}; an atlas needs a convolutional "
-                             "layer with (channels, height, width) output")
+    spec = layer_spec(model, layer).require(*SPATIAL, method="an atlas")
     if attribution and not model.classes:
         raise DeepscopeError("attribution needs a classifier with class names; collect without attribution")
     root = Path(store)
-    meta = {"version": 1, "model": model.name, "layer": layer, "channels": shape[0], "map_size": list(shape[1:]),
-            "input_size": model.input_size, "positions": positions, "margin": margin, "seed": seed,
+    meta = {"version": 1, "model": model.name, "layer": layer, "channels": spec.channels,
+            "map_size": list(spec.grid), "input_size": model.input_size, "positions": positions,
+            "margin": margin, "seed": seed,
             "attribution": bool(attribution), "num_classes": len(model.classes) if attribution else 0,
             "class_names": model.classes if attribution else None, "batch_size": batch_size,
             "shard_size": shard_size, "num_images": len(ids), "ids_digest": ids_digest(ids),
