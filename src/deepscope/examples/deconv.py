@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from deepscope.models.capture import capture
+from deepscope.models.layout import layer_spec
 from deepscope.models.rectifiers import override_rectifiers
 from deepscope.models.vision_model import VisionModel
 from deepscope.render.optimize import frozen
@@ -23,18 +24,20 @@ def project_units(model: VisionModel, layer: str, images: torch.Tensor, channels
                   batch_size: int = 16) -> torch.Tensor:
     """(n, 3, H, W) projection into input space of unit (channels[i], positions[i]) for images[i].
 
-    `positions` are (y, x) in the layer's grid (ignored for layers without space).
+    `positions` are (y, x) in the layer's grid (`models.layout`; ignored for vector layers).
     """
+    spec = layer_spec(model, layer, images.shape[-1])
+    spec.check_channels(channels)
     out = []
     context = override_rectifiers(rule) if rule else contextlib.nullcontext()
-    with frozen(model), context, capture(model, [layer], truncate=True) as cap:
+    with frozen(model), context, capture(model, [layer], truncate=True, canonical=True) as cap:
         for start in range(0, len(images), batch_size):
             x = images[start:start + batch_size].to(model.device).clone().requires_grad_(True)
             n = len(x)
             act = cap(x)[layer]
             rows = torch.arange(n, device=act.device)
             chans = torch.as_tensor(list(channels[start:start + n]), device=act.device)
-            if act.dim() == 2:
+            if not spec.spatial:
                 picked = act[rows, chans]
             else:
                 pos = torch.as_tensor([tuple(p) for p in positions[start:start + n]], device=act.device)

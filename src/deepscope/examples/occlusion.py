@@ -15,6 +15,7 @@ import torch
 
 from deepscope.errors import DeepscopeError
 from deepscope.models.capture import capture
+from deepscope.models.layout import layer_spec
 from deepscope.models.vision_model import LOGITS, VisionModel
 
 
@@ -62,7 +63,8 @@ def occlusion_maps(model: VisionModel, image: torch.Tensor, *, size: int, stride
     layers = [LOGITS] + ([layer] if layer else [])
     corners = [(y, x) for y in starts for x in starts]
     probs, acts_max, acts_mean = [], [], []
-    with torch.no_grad(), capture(model, layers, detach=True) as cap:
+    spec = layer_spec(model, layer, image.shape[-1]) if layer else None
+    with torch.no_grad(), capture(model, layers, detach=True, canonical=True) as cap:
         clean = cap(image[None].to(model.device))
         clean_probs = clean[LOGITS].softmax(1)[0].cpu()
         if target is None:
@@ -74,9 +76,7 @@ def occlusion_maps(model: VisionModel, image: torch.Tensor, *, size: int, stride
             act = _spatial(clean[layer])[0]
             if channel is None:
                 channel = int(act.flatten(1).amax(1).argmax())
-            if not 0 <= channel < act.shape[0]:
-                raise DeepscopeError(f"channel {channel} is out of range: layer {layer!r} has {act.shape[0]} "
-                                     f"channels (0..{act.shape[0] - 1})")
+            spec.check_channels([channel])
             clean_act = float(act[channel].max())
         for begin in range(0, len(corners), batch_size):
             part = corners[begin:begin + batch_size]
@@ -103,5 +103,5 @@ def occlusion_maps(model: VisionModel, image: torch.Tensor, *, size: int, stride
 
 
 def _spatial(act: torch.Tensor) -> torch.Tensor:
-    """Activations as (B, C, H, W) (a layer without space becomes 1 x 1)."""
+    """Canonical activations as (B, C, h, w) (a vector layer becomes 1 x 1)."""
     return act[:, :, None, None] if act.dim() == 2 else act
