@@ -86,11 +86,12 @@ class Job:
 
     `settings` must hold everything that determines the result. `strict=True` refuses a folder
     that holds the same job with other settings; otherwise the old state is dropped with a note.
+    `units_name`: the state's field for the finished units (a job whose file names it otherwise).
     """
 
     def __init__(self, folder: str | os.PathLike, name: str, settings: dict, *, state_name: str | None = None,
-                 strict: bool = False, quiet: bool = False):
-        self.folder, self.name = Path(folder), name
+                 strict: bool = False, quiet: bool = False, units_name: str = "units"):
+        self.folder, self.name, self.units_name = Path(folder), name, units_name
         self.settings = json.loads(json.dumps(settings, sort_keys=True, default=str))
         self.key = settings_key(self.settings)
         self.path = self.folder / (state_name or f".{name}-state.json")
@@ -104,12 +105,13 @@ class Job:
                 print(f"note: {self.folder} held a {name} run with other settings ({what}); starting it over",
                       file=sys.stderr)
             old = None
-        self.state = old if isinstance(old, dict) else {"key": self.key, "settings": self.settings, "units": {}}
+        self.state = old if isinstance(old, dict) else {"key": self.key, "settings": self.settings}
+        self.state.setdefault(units_name, {})
 
     @property
     def units(self) -> dict[str, Any]:
         """Finished units and their records, in the order they finished."""
-        return self.state["units"]
+        return self.state[self.units_name]
 
     def done(self, unit: str) -> bool:
         return unit in self.units

@@ -1,9 +1,10 @@
 """`deepscope map` as a function: CNN codes of an image folder -> t-SNE/UMAP -> a grid of thumbnails
 (`map.png`) with its seam statistic and neighbour label agreement (`map.json`). The codes are kept
-in `codes.npz` and reused by a rerun with the same model and images (e.g. to try another layout)."""
+in `codes.npz` (the one unit of a `Job`) and reused by a rerun with the same model and images (e.g. to
+try another layout)."""
 from __future__ import annotations
 
-import hashlib
+import io
 import json
 import os
 from collections.abc import Sequence
@@ -21,35 +22,38 @@ from deepscope.examples.grid_layout import (
     label_agreement,
     seam_statistic,
 )
+from deepscope.jobs import Job, settings_key, write_bytes, write_text
 from deepscope.models.vision_model import VisionModel
-from deepscope.viz.output import prepare_output_dir, write_atomic
+from deepscope.viz.output import prepare_output_dir
+
+CODES = "codes.npz"
 
 
-def _codes_key(model: VisionModel, files: Sequence[Path], size: int, thumb: int, extra: dict | None) -> str:
-    text = json.dumps({"model": model.name, "files": file_listing(files), "size": size, "thumb": thumb,
-                       "extra": extra or {}},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+def _codes_job(out: Path, model: VisionModel, files: Sequence[Path], size: int, thumb: int,
+               extra: dict | None) -> Job:
+    """The job whose one unit is `codes.npz`: reused while the model, images, size and thumbnails stay."""
+    return Job(out, "codes", {"model": model.name, "images": settings_key(file_listing(files)), "size": size,
+                              "thumb": thumb, "extra": extra or {}})
 
 
-def _cached_codes(path: Path, key: str) -> Codes | None:
-    if not path.is_file():
+def _saved_codes(job: Job) -> Codes | None:
+    if not job.done(CODES):
         return None
     try:
-        data = np.load(path, allow_pickle=False)
-        if str(data["key"]) != key:
-            return None
-        skipped = [tuple(s) for s in data["skipped"].tolist()]
-        return Codes([Path(p) for p in data["files"].tolist()], data["codes"], data["top5"], data["thumbs"], skipped)
+        with np.load(job.folder / CODES, allow_pickle=False) as data:
+            skipped = [tuple(s) for s in data["skipped"].tolist()]
+            return Codes([Path(p) for p in data["files"].tolist()], data["codes"], data["top5"], data["thumbs"],
+                         skipped)
     except (OSError, KeyError, ValueError):
         return None
 
 
-def _save_codes(path: Path, codes: Codes, key: str) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, key=key, files=np.array([str(f) for f in codes.files]), codes=codes.codes, top5=codes.top5,
+def _save_codes(job: Job, codes: Codes) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, files=np.array([str(f) for f in codes.files]), codes=codes.codes, top5=codes.top5,
              thumbs=codes.thumbs, skipped=np.array(codes.skipped, dtype=str).reshape(-1, 2))
-    os.replace(tmp, path)
+    write_bytes(job.folder / CODES, buffer.getvalue())
+    job.finish(CODES, {"images": len(codes.files)})
 
 
 def grid_image(thumbs: np.ndarray, grid: np.ndarray) -> Image.Image:
@@ -71,15 +75,14 @@ def code_map(model: VisionModel, files: Sequence[Path], out: str | os.PathLike, 
     """Compute (or reuse) the codes, lay them out, write `map.png` and `map.json`; returns the report."""
     out = prepare_output_dir(out)
     size = size or model.input_size
-    key = _codes_key(model, files, size, thumb, key_extra)
-    cache = out / "codes.npz"
-    codes = _cached_codes(cache, key)
+    job = _codes_job(out, model, files, size, thumb, key_extra)
+    codes = _saved_codes(job)
     if codes is None:
         codes = cnn_codes(model, files, size=size, batch_size=batch_size, thumb=thumb, progress=progress,
                           workers=workers)
         if not codes.files:
             raise no_readable_images_error(files, codes.skipped)
-        _save_codes(cache, codes, key)
+        _save_codes(job, codes)
     xy = embed_2d(codes.codes, method, seed)
     shape = grid_shape(len(codes.files), rows, cols)
     grid = assign_to_grid(xy, *shape)
@@ -97,7 +100,7 @@ def code_map(model: VisionModel, files: Sequence[Path], out: str | os.PathLike, 
                                        "top1_name": classes[int(codes.top5[i, 0])] if classes else None}
                    for i in row] for row in grid.tolist()],
         "embedding": [[str(f), round(float(x), 4), round(float(y), 4)] for f, (x, y) in zip(codes.files, xy)],
-        "files_written": {"map": "map.png", "codes": "codes.npz"},
+        "files_written": {"map": "map.png", "codes": CODES},
     }
-    write_atomic(out / "map.json", json.dumps(report, indent=1))
+    write_text(out / "map.json", json.dumps(report, indent=1))
     return report

@@ -2,11 +2,11 @@
 receptive-field crops, deconvnet projections, sheets beside feature visualizations and a JSON index.
 
 Output folder: `examples.json`, `overview.png` (a row per channel), `channels/<layer>_<c>.png`
-(one sheet per channel), `.examples-state.pt` (the resumable pass), `fv/` (with `with_fv`).
+(one sheet per channel), `.examples-state.pt` (the resumable pass), `fv/` (with `with_fv`); a rerun
+with the same settings reads the finished report back (`Job` "examples-report").
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -22,9 +22,10 @@ from deepscope.examples.deconv import project_units, projection_image
 from deepscope.examples.fv import find_fv_images, render_fv
 from deepscope.examples.receptive_field import ReceptiveField, receptive_field
 from deepscope.examples.sheets import channel_sheet, overview_sheet
+from deepscope.jobs import Job, read_json, write_text
 from deepscope.models.vision_model import VisionModel
 from deepscope.render.export import slug
-from deepscope.viz.output import prepare_output_dir, write_atomic
+from deepscope.viz.output import prepare_output_dir
 
 STATE_FILE = ".examples-state.pt"
 REPORT = "examples.json"
@@ -35,18 +36,13 @@ CROP_FILL = 0.5  # where the image clips a receptive field
 CHANNEL_CHUNK = 32  # channels whose top images are held in memory at once
 
 
-def _previous_report(out: Path, key: str) -> dict | None:
-    path = out / REPORT
-    if not path.is_file():
+def _finished_report(job: Job, out: Path) -> dict | None:
+    """The report of the finished run with the same settings, if it and all its sheets are still there."""
+    report = read_json(out / REPORT) if job.done(REPORT) else None
+    if not isinstance(report, dict) or report.get("key") != job.key:
         return None
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    sheets = [out / ch["sheet"] for ch in report.get("channels", [])]
-    if report.get("key") == key and report.get("complete") and all(p.is_file() for p in sheets):
-        return report
-    return None
+    sheets = [out / ch["sheet"] for ch in report.get("channels", []) if ch.get("sheet")]
+    return report if all(p.is_file() for p in sheets) else None
 
 
 def _load_inputs(files: Sequence[Path], indices, size: int) -> dict[int, tuple[torch.Tensor, tuple[int, int]]]:
@@ -134,10 +130,9 @@ def dataset_examples(
     collection = collect_top_examples(model, layer, files, channels=channels, k=k, size=size, batch_size=batch_size,
                                       state_path=out / STATE_FILE, checkpoint_seconds=checkpoint_seconds,
                                       progress=progress, workers=workers, key_extra=key_extra, on_batch=on_batch)
-    settings = {"pass": collection.key, "deconv": deconv, "with_fv": with_fv, "fv_dir": str(fv_dir),
-                "fv": [fv_size, fv_steps] if with_fv else None}
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
-    previous = _previous_report(out, key)
+    job = Job(out, "examples-report", {"pass": collection.key, "deconv": deconv, "with_fv": with_fv,
+                                       "fv_dir": str(fv_dir), "fv": [fv_size, fv_steps] if with_fv else None})
+    previous = _finished_report(job, out)
     if previous is not None:
         return previous
     if collection.read == 0:
@@ -171,7 +166,8 @@ def dataset_examples(
         "files": {"total": len(collection.files), "read": collection.read,
                   "skipped": [{"path": p, "reason": r} for p, r in collection.skipped]},
         "receptive_field": rf.to_json(), "deconv_per_channel": min(deconv, k),
-        "overview": "overview.png" if rows else None, "channels": entries, "key": key, "complete": True,
+        "overview": "overview.png" if rows else None, "channels": entries, "key": job.key, "complete": True,
     }
-    write_atomic(out / REPORT, json.dumps(report, indent=1))
+    write_text(out / REPORT, json.dumps(report, indent=1))
+    job.finish(REPORT)
     return report

@@ -1,8 +1,9 @@
 """Running top-k per channel, kept in tensors and merged batch by batch.
 
 A channel's score for an image is the spatial max of its activation map (the strongest position,
-as Zeiler & Fergus show); the spatial mean is stored beside it. Ties keep the earlier image, so the
-result equals a stable sort of every image's score, whatever the batching.
+as Zeiler & Fergus show; over the patch grid of a token layer; the value itself for a vector layer);
+the spatial mean is stored beside it. Ties keep the earlier image, so the result equals a stable
+sort of every image's score, whatever the batching.
 """
 from __future__ import annotations
 
@@ -36,9 +37,13 @@ class TopK:
         return self.scores.shape[1]
 
     def update(self, acts: torch.Tensor, image_indices: torch.Tensor) -> TopK:
-        """Merge a batch of layer activations (B, C_all, H, W) or (B, C_all) of images `image_indices`."""
+        """Merge a batch of activations of images `image_indices`, in the layer's canonical view
+        (`capture(..., canonical=True)`): (B, C_all, h, w) for maps and patch tokens, (B, C_all) for a
+        vector (read as 1x1 maps)."""
         if acts.dim() == 2:
             acts = acts[:, :, None, None]
+        if acts.dim() != 4:
+            raise ValueError(f"top-k takes a canonical (B, C, h, w) or (B, C) view, got shape {tuple(acts.shape)}")
         acts = acts[:, self.channels].detach().float().cpu()
         batch, _, _, width = acts.shape
         flat = acts.flatten(2)  # (B, C, HW)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from deepscope.jobs import Job, settings_key, write_text
 from deepscope.models.vision_model import VisionModel
 from deepscope.probes.decisions import Observer, write_decisions
 from deepscope.probes.evaluate import accuracy, decide
@@ -14,34 +15,34 @@ from deepscope.probes.shape_bias import shape_bias
 from deepscope.probes.shape_plot import PlotEntry, plot_shape_bias
 from deepscope.probes.sixteen import SixteenClassMapping
 from deepscope.probes.stimuli import Stimulus
-from deepscope.viz.output import write_atomic
 
 STATE_FILE = ".shape-bias-state.json"
 SAVE_EVERY = 64  # images between progress saves
 
 
-class _Progress:
-    """Decisions made so far, kept in `out/STATE_FILE` under a key naming the model and mapping."""
+class _Decisions:
+    """Decisions made so far: a `Job` in `out/STATE_FILE` keyed by the model and mapping, with one
+    record per image set (`done[set]`: image path -> response), saved every `SAVE_EVERY` images."""
 
-    def __init__(self, out: Path, key: str):
-        self.path = out / STATE_FILE
-        state = json.loads(self.path.read_text()) if self.path.exists() else {}
-        self.key = key
-        self.done: dict[str, dict[str, str]] = state.get("done", {}) if state.get("key") == key else {}
+    def __init__(self, out: Path, model: VisionModel, mapping: SixteenClassMapping):
+        settings = {"model": model.name, "categories": list(mapping.categories),
+                    "mapping": settings_key(sorted(mapping.indices.items()))}
+        self.job = Job(out, "shape-bias", settings, state_name=STATE_FILE, units_name="done")
         self._unsaved = 0
 
     def known(self, name: str) -> dict[str, str]:
-        return self.done.setdefault(name, {})
+        return self.job.units.setdefault(name, {})
 
     def add(self, name: str, stimuli_by_name: dict[str, Stimulus], decisions) -> None:
+        known = self.known(name)
         for d in decisions:
-            self.done[name][str(stimuli_by_name[d.image].path)] = d.response
+            known[str(stimuli_by_name[d.image].path)] = d.response
         self._unsaved += len(decisions)
         if self._unsaved >= SAVE_EVERY:
             self.save()
 
     def save(self) -> None:
-        write_atomic(self.path, json.dumps({"key": self.key, "done": self.done}))
+        self.job.save()
         self._unsaved = 0
 
 
@@ -62,8 +63,7 @@ def measure_model(model: VisionModel, mapping: SixteenClassMapping, out: str | o
     A rerun with the same model and mapping into the same folder reuses the decisions already made.
     """
     out = Path(out)
-    key = json.dumps([model.name, mapping.categories, sorted(mapping.indices.items())], default=list)
-    store = _Progress(out, key)
+    store = _Decisions(out, model, mapping)
     started = time.perf_counter()
     report: dict = {"model": model.name, "mapping": mapping_source, "input_size": model.input_size}
     decisions = _decide_set(model, "cue_conflict", cue_conflict, mapping, store, batch_size, progress)
@@ -84,7 +84,7 @@ def measure_model(model: VisionModel, mapping: SixteenClassMapping, out: str | o
     plot_shape_bias(entries, mapping.categories, out / "shape_bias.png",
                     title=f"Shape bias of {model.name} on {len(decisions)} cue-conflict images")
     report["plot"] = "shape_bias.png"
-    write_atomic(out / "report.json", json.dumps(report, indent=1))
+    write_text(out / "report.json", json.dumps(report, indent=1))
     return report
 
 
@@ -94,5 +94,5 @@ def score_decision_files(observers: Sequence[Observer], categories: Sequence[str
     report = {"observers": [o.as_dict() for o in observers], "plot": "shape_bias.png"}
     entries = [PlotEntry(o.label, o.shape_bias, o.per_category, o.human) for o in observers]
     plot_shape_bias(entries, categories, out / "shape_bias.png", title="Shape bias from decision files")
-    write_atomic(out / "report.json", json.dumps(report, indent=1))
+    write_text(out / "report.json", json.dumps(report, indent=1))
     return report
