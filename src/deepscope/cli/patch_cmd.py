@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from deepscope.cli.common import add_model_args, model_from_args
 from deepscope.errors import DeepscopeError
-from deepscope.probes.image_set import load_image_set
-from deepscope.probes.patch_run import PatchExperiment, PatchSettings
-from deepscope.probes.patch_sources import AtlasSource, RenderSettings, RenderSource
+from deepscope.probes.patch_request import PatchRequest
 from deepscope.viz.output import prepare_output_dir
 
 
@@ -45,55 +43,24 @@ def add_parser(sub) -> None:
 
 def _ratios(text: str) -> list[float]:
     try:
-        values = [float(v) for v in text.split(",") if v.strip()]
+        return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise DeepscopeError(f"cannot read --ratios {text!r}: give fractions like 0.2,0.4,0.7") from None
-    if not values or any(not 0 < v <= 1 for v in values):
-        raise DeepscopeError(f"--ratios must be fractions in (0, 1], got {text!r}")
-    return values
 
 
-def _default_layer(model) -> str:
-    from deepscope.models import suggest_layers
-
-    layers = suggest_layers(model, 6)
-    return layers[len(layers) * 2 // 3]
+def request_from_args(args) -> PatchRequest:
+    return PatchRequest(images=args.images, source=args.source_class or None, target=args.target_class or None,
+                        mode=args.mode, layer=args.layer, atlas_store=args.atlas_store, pairs=args.pairs,
+                        screen=args.screen, ratios=_ratios(args.ratios), size=args.size, steps=args.steps,
+                        limit=args.limit, batch=args.batch, seed=args.seed)
 
 
 def run(args) -> int:
-    if bool(args.source_class) != bool(args.target_class):
-        raise DeepscopeError("give both --from and --to, or neither (the tool then picks the pair)")
-    if min(args.screen, args.pairs, args.size, args.steps, args.batch) < 1:
-        raise DeepscopeError("--screen, --pairs, --size, --steps and --batch must be at least 1")
-    ratios = _ratios(args.ratios)
+    request = request_from_args(args)
+    request.check()
     out = prepare_output_dir(args.out)
-    model = model_from_args(args)
-    pairs = None
-    if args.source_class:
-        pairs = [(model.class_index(args.source_class), model.class_index(args.target_class))]
-        if pairs[0][0] == pairs[0][1]:
-            raise DeepscopeError("--from and --to name the same class")
-    mode = args.mode or ("targeted" if pairs else "universal")
-    images = load_image_set(args.images, model, limit=args.limit, progress=not args.no_progress)
-    render = RenderSettings(size=args.size, steps=args.steps, seed=args.seed, progress=not args.no_progress)
-    sources, source_key = [], f"{args.size}/{args.steps}"
-    store = None
-    if args.atlas_store:
-        from deepscope.atlas import open_store
-
-        store = open_store(args.atlas_store)
-        if getattr(store, "attr", None) is None:
-            raise DeepscopeError(f"{args.atlas_store} has no attributions: collect it with attribution")
-        source_key += f"/atlas:{args.atlas_store}"
-    layer = args.layer or (store.layer if store is not None else _default_layer(model))
-    model.resolve(layer)
-    sources.append(RenderSource(layer, images.batch(0, min(len(images), 32)), render))
-    if store is not None:
-        sources.append(AtlasSource(store, settings=render))
-    settings = PatchSettings(mode=mode, ratios=ratios, screen=args.screen, auto_pairs=args.pairs,
-                             batch_size=args.batch, seed=args.seed, progress=not args.no_progress)
-    experiment = PatchExperiment(model, images, sources, out, settings, source_key=f"{source_key}/{layer}")
-    report = experiment.run(pairs)
+    report = request.run(model_from_args(args), out, progress=not args.no_progress)
+    mode = report["mode"]
     if not report["pairs"]:
         print(f"no pair had images to measure ({mode} mode); see {out / 'report.json'}")
         return 1

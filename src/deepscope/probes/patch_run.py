@@ -13,7 +13,6 @@ against a same-size noise control -> JSON report and figure.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -22,14 +21,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from deepscope.jobs import write_text
 from deepscope.models.vision_model import VisionModel
 from deepscope.probes.flips import FlipResult, flip_hits
 from deepscope.probes.image_set import ImageSet, predict
 from deepscope.probes.paste import RATIOS, NoisePatch, placements
 from deepscope.probes.patch_pairs import confusable_pairs, eligible_rows
 from deepscope.probes.patch_sources import CandidateSource, gather_candidates
-from deepscope.probes.patch_state import PatchState
-from deepscope.viz.output import write_atomic
+from deepscope.probes.patch_state import PatchState, experiment_settings
 
 NOISE = "noise"
 POOL_PER_PAIR = 4  # with an atlas, confusable pairs ranked by their comparison per pair screened
@@ -60,13 +59,12 @@ def _margin(result: dict) -> float:
 
 class PatchExperiment:
     def __init__(self, model: VisionModel, images: ImageSet, sources: Sequence[CandidateSource], out: str | os.PathLike,
-                 settings: PatchSettings, source_key: str = ""):
+                 settings: PatchSettings, source_settings: dict | None = None):
         self.model, self.images, self.sources, self.settings = model, images, list(sources), settings
         self.out = Path(out)
         self.places = placements(settings.ratios)
-        key = json.dumps([model.name, [str(p) for p in images.paths], settings.mode, list(settings.ratios),
-                          settings.seed, source_key])
-        self.state = PatchState(self.out, hashlib.sha256(key.encode()).hexdigest()[:16])
+        self.state = PatchState(self.out, experiment_settings(model.name, images.paths, settings.mode,
+                                                              settings.ratios, settings.seed, source_settings))
         self.before = self.state.before(lambda: predict(model, images, settings.batch_size, settings.progress))
         self.noise = NoisePatch(settings.seed)
 
@@ -149,7 +147,7 @@ class PatchExperiment:
                   "pairs": [_public(p) for p in finals], "pooled": pooled(finals),
                   "considered": [_public(p) for p in considered], "pair_ranking": ranking}
         self._figure(finals, report)
-        write_atomic(self.out / "report.json", json.dumps(report, indent=1))
+        write_text(self.out / "report.json", json.dumps(report, indent=1))
         return report
 
     def _figure(self, finals: list[dict], report: dict) -> None:
