@@ -12,10 +12,12 @@ from deepscope.atlas.grid import Grid, bin_layout, whitening
 from deepscope.atlas.icons import IconSettings, render_icons
 from deepscope.atlas.layout import layout, normalize_layout
 from deepscope.atlas.quality import coherence, icon_fidelity, label_clustering
+from deepscope.atlas.request import AtlasRequest
 
 __all__ = [
     "ActivationStore",
     "Atlas",
+    "AtlasRequest",
     "Comparison",
     "ComparisonCell",
     "Grid",

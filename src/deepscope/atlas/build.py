@@ -26,6 +26,7 @@ from deepscope.viz.output import prepare_output_dir, write_atomic
 MIN_MEDIAN_COSINE = 0.8
 MIN_FRACTION_BEATING_REAL = 0.9
 DEFAULT_ICONS = IconSettings()
+GRID, THRESHOLD = 20, 5  # a layer's atlas: grid×grid cells, cells with fewer activations left empty
 
 
 @dataclass
@@ -123,8 +124,9 @@ def as_data(data, layer: str | None) -> ActivationStore:
     return ActivationStore(None, {"layer": layer}, [], acts, np.zeros(n, np.int64), np.zeros((n, 2), np.int16))
 
 
-def build_atlas(model: VisionModel | None, data, layer: str | None = None, *, grid: int = 20, threshold: int = 5,
-                layout: str = "umap", layout_params: dict | None = None, coords: np.ndarray | None = None,
+def build_atlas(model: VisionModel | None, data, layer: str | None = None, *, grid: int = GRID,
+                threshold: int = THRESHOLD, layout: str = "umap", layout_params: dict | None = None,
+                coords: np.ndarray | None = None,
                 whiten: bool = False, icons: IconSettings | None = DEFAULT_ICONS, fidelity: bool = True,
                 seed: int = 0, progress: bool = True) -> Atlas:
     """Lay out `data` (an `ActivationStore` or (N, C) array), bin it into a grid×grid atlas and

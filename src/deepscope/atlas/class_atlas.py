@@ -9,6 +9,7 @@ from deepscope.errors import DeepscopeError
 from deepscope.models.classes import lookup_class
 
 CLASS_LAYOUT = {"n_neighbors": 20, "min_dist": 0.02, "metric": "cosine"}
+CLASS_GRID, CLASS_THRESHOLD = 8, 4
 
 
 def class_index(store: ActivationStore, name: str | int) -> int:
@@ -26,8 +27,9 @@ def select_class(store: ActivationStore, cls: int, top: int = 2000) -> np.ndarra
     return np.union1d(winners, best)
 
 
-def class_atlas(model, store: ActivationStore, cls: str | int, *, top: int = 2000, grid: int = 8,
-                threshold: int = 4, layout: str = "umap", layout_params: dict | None = None, **kwargs) -> Atlas:
+def class_atlas(model, store: ActivationStore, cls: str | int, *, top: int = 2000, grid: int = CLASS_GRID,
+                threshold: int = CLASS_THRESHOLD, layout: str = "umap", layout_params: dict | None = None,
+                **kwargs) -> Atlas:
     """Atlas of the activations attributed to class `cls` (Carter et al.: UMAP 20/0.02/cosine, 8×8,
     threshold 4); each icon's opacity is its cell's mean attribution to the class over the largest."""
     index = class_index(store, cls)

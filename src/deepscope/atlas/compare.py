@@ -18,6 +18,8 @@ from deepscope.atlas.collection.store import ActivationStore
 from deepscope.atlas.layout import layout as run_layout
 from deepscope.atlas.layout import normalize_layout
 
+COMPARE_GRID, COMPARE_THRESHOLD = 10, 4
+
 
 @dataclass
 class ComparisonCell:
@@ -75,8 +77,9 @@ def attribution_axis(attr_a: np.ndarray, attr_b: np.ndarray) -> np.ndarray:
     return np.clip(diff / max(scale, 1e-12), -1.0, 1.0)
 
 
-def compare_classes(model, store: ActivationStore, a: str | int, b: str | int, *, top: int = 2000, grid: int = 10,
-                    threshold: int = 4, y_layout: str = "tsne", seed: int = 0, **kwargs) -> Comparison:
+def compare_classes(model, store: ActivationStore, a: str | int, b: str | int, *, top: int = 2000,
+                    grid: int = COMPARE_GRID, threshold: int = COMPARE_THRESHOLD, y_layout: str = "tsne",
+                    seed: int = 0, **kwargs) -> Comparison:
     """Compare classes a and b: which features support one over the other (see module doc).
     Extra keyword arguments go to `build_atlas` (icons, whiten, progress, ...)."""
     ia, ib = class_index(store, a), class_index(store, b)

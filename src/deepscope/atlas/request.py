@@ -1,0 +1,120 @@
+"""What `deepscope atlas` asks for, with its defaults said once: collect a layer's activations over
+images (resumably, into a store), then a layer atlas, a class atlas or a two-class comparison,
+saved to a folder."""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from deepscope.atlas.build import GRID, THRESHOLD, Atlas, build_atlas
+from deepscope.atlas.class_atlas import CLASS_GRID, CLASS_THRESHOLD, class_atlas
+from deepscope.atlas.collection import ActivationStore, collect
+from deepscope.atlas.compare import COMPARE_GRID, COMPARE_THRESHOLD, compare_classes
+from deepscope.atlas.icons import IconSettings
+from deepscope.errors import DeepscopeError
+from deepscope.models.vision_model import VisionModel
+
+ICONS = IconSettings()
+SIZES = {"layer": (GRID, THRESHOLD), "class": (CLASS_GRID, CLASS_THRESHOLD),
+         "compare": (COMPARE_GRID, COMPARE_THRESHOLD)}  # (grid, threshold) per kind of atlas
+
+
+@dataclass
+class AtlasRequest:
+    """An atlas of `layer` over `images` (a folder or a dataset); `cls` makes it a class atlas,
+    `compare` (two classes) a comparison. `grid`/`threshold` None: the kind's defaults (`SIZES`);
+    `icon_size` None: from the layer's stride. `store` None: `OUT/activations`."""
+
+    layer: str
+    images: str | os.PathLike | object
+    cls: str | int | None = None
+    compare: Sequence[str | int] | None = None
+    grid: int | None = None
+    threshold: int | None = None
+    positions: int = 1
+    margin: int = 1
+    attribution: bool = True
+    limit: int | None = None
+    layout: str = "umap"
+    whiten: bool = False
+    icon_size: int | None = ICONS.size
+    steps: int = ICONS.steps
+    attempts: int = ICONS.attempts
+    power: float = ICONS.power
+    icon_batch: int = ICONS.batch
+    store: str | os.PathLike | None = None
+    batch_size: int = 16
+    workers: int | None = None
+    shard: str | None = None
+    seed: int = 0
+
+    @property
+    def kind(self) -> str:
+        """`layer`, `class` or `compare`."""
+        return "class" if self.cls is not None else "compare" if self.compare else "layer"
+
+    def check(self) -> None:
+        if (self.positions < 1 or (self.icon_size or 8) < 8 or self.steps < 1 or self.attempts < 1
+                or self.icon_batch < 1):
+            raise DeepscopeError("--positions, --steps, --attempts, --icon-batch must be at least 1, --icon-size 8")
+        if self.cls is not None and self.compare:
+            raise DeepscopeError("give --class or --compare, not both")
+        if self.compare and len(self.compare) != 2:
+            raise DeepscopeError(f"--compare takes two classes, got {len(self.compare)}")
+        if not self.attribution and self.kind != "layer":
+            raise DeepscopeError("--class and --compare need attributions: drop --no-attribution")
+
+    def store_dir(self, out: str | os.PathLike) -> Path:
+        return Path(self.store) if self.store else Path(out) / "activations"
+
+    def icons(self) -> IconSettings:
+        return IconSettings(size=self.icon_size, steps=self.steps, attempts=self.attempts, power=self.power,
+                            batch=self.icon_batch, seed=self.seed)
+
+    def collect(self, model: VisionModel, out: str | os.PathLike, progress: bool = True) -> ActivationStore | None:
+        """The activation store (collected or resumed); None when only a shard was asked for or is done."""
+        return collect(model, self.layer, self.images, self.store_dir(out), positions=self.positions,
+                       margin=self.margin, attribution=self.attribution, seed=self.seed, batch_size=self.batch_size,
+                       workers=self.workers, shard=self.shard, limit=self.limit, progress=progress)
+
+    def build(self, model: VisionModel, store: ActivationStore, progress: bool = True) -> Atlas:
+        """The atlas of this kind from the collected `store`."""
+        grid, threshold = SIZES[self.kind]
+        common = {"grid": self.grid or grid, "threshold": threshold if self.threshold is None else self.threshold,
+                  "whiten": self.whiten, "icons": self.icons(), "seed": self.seed, "progress": progress}
+        if self.kind == "class":
+            return class_atlas(model, store, self.cls, layout=self.layout, **common)
+        if self.kind == "compare":
+            return compare_classes(model, store, *self.compare, **common).atlas
+        return build_atlas(model, store, self.layer, layout=self.layout, **common)
+
+    def run(self, model: VisionModel, out: str | os.PathLike, progress: bool = True) -> Atlas | None:
+        """Collect, build and save the atlas into `out`; None when only a shard was collected."""
+        self.check()
+        store = self.collect(model, out, progress)
+        if store is None or self.shard:
+            return None
+        if store.failed:
+            print(f"skipped {len(store.failed)} unreadable image(s) (listed in {self.store_dir(out)}/shards/*/"
+                  f"failed.json), e.g. {store.failed[0]['reason']}", file=sys.stderr)
+        try:
+            atlas = self.build(model, store, progress)
+        except DeepscopeError as err:
+            raise DeepscopeError(f"{err} (the {len(store)} collected activations stay in {self.store_dir(out)}; "
+                                 "a rerun reuses them)") from err
+        atlas.save(out)
+        return atlas
+
+
+def summary_line(atlas: Atlas, out: str | os.PathLike) -> str:
+    """What was written, with the icons' fidelity and the layout's coherence."""
+    summary = atlas.to_json()
+    fid = summary["fidelity"] or {}
+    return (f"wrote {out}/atlas.png, atlas.json and {len(atlas.grid)} icons; "
+            f"median centre cosine {fid.get('median_cosine', math.nan):.3f}, "
+            f"icons beating the best real activation {fid.get('fraction_beating_real', math.nan):.0%}, "
+            f"coherence ratio {summary['coherence'].get('ratio') or math.nan:.3f}")
