@@ -1,17 +1,17 @@
-"""Resumable build steps: each stage writes its outputs, then a done-marker holding its settings key.
+"""Resumable build steps: each stage is a `Job` whose state file is its done-marker.
 
-A rerun skips every stage whose marker carries the same key; a stage with other settings (or no
-marker, e.g. after a crash) runs again and reuses whatever finished work its own functions keep
-(rendered units, checkpointed passes, collected activation shards).
+A stage writes its outputs, then its marker `.build/<stage>.done` (the stage finished, with its
+timings, under its settings key). A rerun skips every stage whose marker carries the same key; a
+stage with other settings (or no marker, e.g. after a crash) runs again and reuses whatever finished
+work its own functions keep (rendered units, checkpointed passes, collected activation shards).
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deepscope.viz.output import write_atomic
+from deepscope.jobs import Job
 
 MARKERS = ".build"
 
@@ -30,18 +30,20 @@ class StageRunner:
     def marker(self, name: str) -> Path:
         return self.site / MARKERS / f"{name.replace('/', '_')}.done"
 
+    def job(self, name: str, key: str) -> Job:
+        """Stage `name` with settings `key` as a job of one unit (the stage), kept in its marker."""
+        marker = self.marker(name)
+        return Job(marker.parent, name, {"stage": name, "key": key}, state_name=marker.name, quiet=True)
+
     def done(self, name: str, key: str) -> bool:
-        path = self.marker(name)
-        try:
-            return json.loads(path.read_text()).get("key") == key
-        except (OSError, json.JSONDecodeError):
-            return False
+        return self.job(name, key).done(name)
 
     def run(self, name: str, key: str, fn: Callable[[], object]) -> None:
         """Run `fn` unless stage `name` already finished with settings `key`."""
         self.count += 1
         prefix = f"[site {self.count}/{self.total}] {name}"
-        if self.done(name, key):
+        job = self.job(name, key)
+        if job.done(name):
             self.skipped.append(name)
             self._say(f"{prefix}: done before, skipped")
             return
@@ -50,8 +52,7 @@ class StageRunner:
         fn()
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         self.timings[name], self.cpu[name] = round(seconds, 2), round(cpu, 2)
-        self.marker(name).parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.marker(name), json.dumps({"key": key, "seconds": round(seconds, 2), "cpu_s": round(cpu, 2)}))
+        job.finish(name, {"seconds": round(seconds, 2), "cpu_s": round(cpu, 2)})
         self.ran.append(name)
         self._say(f"{prefix}: {seconds:.1f} s ({cpu:.1f} s CPU)")
 

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from deepscope.errors import DeepscopeError
+from deepscope.jobs import write_text
 
 
 def prepare_output_dir(path: str | os.PathLike) -> Path:
@@ -21,9 +22,4 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
     return out
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a text file so that readers never see it half-written."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+write_atomic = write_text  # the old name of `deepscope.jobs.write_text`

@@ -8,9 +8,10 @@ Layout of a store folder:
   `attr.npy` (n, classes) float16 when attributions were asked for, and `failed.json`.
 
 A shard folder is written under a temporary name and renamed when complete, so a killed run
-leaves either a finished shard or nothing; all files are plain `.npy`/JSON, so the same
-collection writes byte-identical files. Shards from processes or machines that split the image
-range merge by copying their folders into one store (`merge_stores`).
+leaves either a finished shard or nothing (`meta.json` and `images.txt` are written atomically by
+`jobs.write_text`); all files are plain `.npy`/JSON, so the same collection writes byte-identical
+files. Shards from processes or machines that split the image range merge by copying their folders
+into one store (`merge_stores`).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.errors import DeepscopeError
+from deepscope.jobs import changed_settings, write_text
 
 META = "meta.json"
 IMAGES = "images.txt"
@@ -49,22 +51,20 @@ def init_store(root: Path, meta: dict, ids: list[str]) -> None:
     root.mkdir(parents=True, exist_ok=True)
     meta_path = root / META
     if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        diff = [k for k in sorted(set(old) | set(meta)) if k not in UNCHECKED and old.get(k) != meta.get(k)]
-        if diff:
-            detail = ", ".join(f"{k}: {old.get(k)!r} there, {meta.get(k)!r} now" for k in diff[:4])
-            raise DeepscopeError(f"the activation store {str(root)!r} was collected with other settings ({detail}); "
-                                 "use another store folder (--store) or delete this one")
+        old, new = (_checked(m) for m in (json.loads(meta_path.read_text()), meta))
+        if any(old.get(k) != new.get(k) for k in set(old) | set(new)):
+            raise DeepscopeError(f"the activation store {str(root)!r} was collected with other settings "
+                                 f"({changed_settings(old, new)}); use another store folder (--store) or delete "
+                                 "this one")
         return
     (root / SHARDS).mkdir(exist_ok=True)
-    _write_text(root / IMAGES, "".join(i + "\n" for i in ids))
-    _write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    write_text(root / IMAGES, "".join(i + "\n" for i in ids))
+    write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _checked(meta: dict) -> dict:
+    """The settings a store is checked against (informative fields left out)."""
+    return {k: v for k, v in meta.items() if k not in UNCHECKED}
 
 
 def clean_partial(root: Path, ranges: list[tuple[int, int]]) -> None:
