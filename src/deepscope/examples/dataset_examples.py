@@ -103,6 +103,24 @@ def _channel_entry(row: int, collection: Collection, rf: ReceptiveField, inputs,
     return entry, ([fv] if fv is not None else []) + crops + shown_projections[:1]
 
 
+def _channel_entries(model, layer: str, collection: Collection, rf: ReceptiveField, deconv: int, fv_paths,
+                     out: Path) -> tuple[list[dict], list[tuple]]:
+    """Every channel's report entry (its sheet written) and the overview's rows."""
+    chans, layer_slug = collection.topk.channels, slug(layer)
+    entries, rows = [], []
+    for start in range(0, len(chans), CHANNEL_CHUNK):  # bounded memory: images of a few channels at a time
+        part = range(start, min(start + CHANNEL_CHUNK, len(chans)))
+        inputs = _load_inputs(collection.files, collection.topk.images[part.start:part.stop].flatten().tolist(),
+                              collection.size)
+        projections = _projections(model, layer, collection, inputs, deconv, part)
+        for row in part:
+            entry, images = _channel_entry(row, collection, rf, inputs, projections, fv_paths, out, layer_slug)
+            entries.append(entry)
+            if images and len(rows) < OVERVIEW_ROWS:
+                rows.append((f"ch {entry['channel']}", images, [""] * len(images)))
+    return entries, rows
+
+
 def dataset_examples(
     model: VisionModel,
     layer: str,
@@ -145,18 +163,7 @@ def dataset_examples(
         fv_paths = find_fv_images(model, layer, chans, fv_dir)
     else:
         fv_paths = {}
-    layer_slug = slug(layer)
-    entries, rows = [], []
-    for start in range(0, len(chans), CHANNEL_CHUNK):  # bounded memory: images of a few channels at a time
-        part = range(start, min(start + CHANNEL_CHUNK, len(chans)))
-        inputs = _load_inputs(collection.files, collection.topk.images[part.start:part.stop].flatten().tolist(),
-                              collection.size)
-        projections = _projections(model, layer, collection, inputs, min(deconv, k), part)
-        for row in part:
-            entry, images = _channel_entry(row, collection, rf, inputs, projections, fv_paths, out, layer_slug)
-            entries.append(entry)
-            if images and len(rows) < OVERVIEW_ROWS:
-                rows.append((f"ch {entry['channel']}", images, [""] * len(images)))
+    entries, rows = _channel_entries(model, layer, collection, rf, min(deconv, k), fv_paths, out)
     if rows:
         overview_sheet(rows).save(out / "overview.png")
     report = {
