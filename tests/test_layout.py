@@ -211,11 +211,25 @@ def test_subspace_projects_the_channel_axis_of_tokens(tokens_model):
     expected, = torch.autograd.grad(saved["h"], x, grad_outputs=g @ projector(basis))
     assert torch.allclose(restricted, expected, atol=1e-6) and torch.allclose(matrix, projector(basis))
     with pytest.raises(DeepscopeError, match=f"the basis has 3 channels but 'patch_embed' has {WIDTH}"):
-        with restrict_gradient(tokens_model, "patch_embed", torch.randn(3, 3)):
-            pass
+        restrict_gradient(tokens_model, "patch_embed", torch.randn(3, 3)).__enter__()
 
 
 def test_receptive_field_of_a_channels_last_stage_is_its_patch(last_model):
     field = receptive_field(last_model, "stage")
     assert field.grid == (GRID, GRID) and field.size == PATCH
     assert field.box(2, 5) == (5 * PATCH, 2 * PATCH, 6 * PATCH, 3 * PATCH)
+
+
+def test_class_difference_direction_of_tokens_averages_the_patch_tokens(tokens_model):
+    from deepscope.probes.patch_sources import class_difference_direction
+
+    images = _images(3)
+    vec = class_difference_direction(tokens_model, "blocks", 0, 1, images, batch_size=2)
+    raw = _raw(tokens_model, "blocks", images).detach().requires_grad_(True)
+    handle = tokens_model.module("blocks").register_forward_hook(lambda *_: raw)
+    try:
+        logits = tokens_model(images)
+    finally:
+        handle.remove()
+    grad, = torch.autograd.grad((logits[:, 1] - logits[:, 0]).sum(), raw)
+    assert vec.shape == (WIDTH,) and torch.allclose(vec, grad[:, PREFIX:].mean((0, 1)), atol=1e-6)

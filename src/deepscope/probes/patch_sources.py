@@ -18,6 +18,7 @@ import torch
 from torch.autograd.graph import GradientEdge
 
 from deepscope.models.capture import capture
+from deepscope.models.layout import layer_spec
 from deepscope.models.vision_model import LOGITS, VisionModel
 from deepscope.render import class_logit, direction, render
 from deepscope.render.subspace import restrict_gradient
@@ -57,15 +58,16 @@ def class_difference_direction(model: VisionModel, layer: str, a: int, b: int, i
     from deepscope.render.optimize import frozen
 
     total, count = None, 0
+    spec = layer_spec(model, layer, images.shape[-1])  # positions of its canonical grid (a token layer: patches)
     with frozen(model), capture(model, [layer, LOGITS]) as cap:
         for start in range(0, len(images), batch_size):
             x = images[start:start + batch_size].to(model.device).float().requires_grad_(True)
             acts = cap(x)
             logits = acts[LOGITS]
-            grad = _gradient_at_source((logits[:, b] - logits[:, a]).sum(), acts[layer])
-            per_channel = grad.transpose(0, 1).flatten(1).sum(1) if grad.dim() == 4 else grad.sum(0)
+            grid = spec.grid_view(_gradient_at_source((logits[:, b] - logits[:, a]).sum(), acts[layer]))
+            per_channel = grid.transpose(0, 1).flatten(1).sum(1) if spec.spatial else grid.sum(0)
             total = per_channel if total is None else total + per_channel
-            count += grad.shape[0] * (grad[0, 0].numel() if grad.dim() == 4 else 1)
+            count += grid.shape[0] * (grid[0, 0].numel() if spec.spatial else 1)
     return (total / count).detach().cpu()
 
 
