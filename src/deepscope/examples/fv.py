@@ -78,7 +78,8 @@ def render_fv(model: VisionModel, layer: str, channels: Sequence[int], folder: s
     if len(_pick(model, layer, channels, folder, entries)) == len(set(channels)):
         return find_fv_images(model, layer, channels, folder)
     ours = {e.get("image") for e in recorded_entries(folder, FV_JOB)}
-    elsewhere = _pick(model, layer, channels, folder, [e for e in entries if isinstance(e, dict) and e.get("image") not in ours])
+    others = [e for e in entries if isinstance(e, dict) and e.get("image") not in ours]
+    elsewhere = _pick(model, layer, channels, folder, others)
     missing = [c for c in channels if c not in elsewhere]  # the same list on every rerun: the job resumes
     group = RenderGroup(layer, [channel(layer, c) for c in missing], {"size": size, "steps": steps})
     render_to_folder(model, [group], folder, batch=batch, seed=seed, progress=progress, job=FV_JOB,
