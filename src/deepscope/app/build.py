@@ -25,33 +25,29 @@ from deepscope.app.weights_stage import class_weights
 from deepscope.data.images import image_files
 from deepscope.data.stream import file_listing
 from deepscope.errors import DeepscopeError
-from deepscope.models import layer_shape, suggest_layers
+from deepscope.jobs import write_text
+from deepscope.models import LayerSpec, layer_spec, suggest_layers
+from deepscope.models.layout import SPATIAL
 from deepscope.models.vision_model import VisionModel
-from deepscope.viz.output import prepare_output_dir, write_atomic
+from deepscope.viz.output import prepare_output_dir
 
 DEFAULT_SET_POSITIONS = 8  # 30 default images x 8 positions = 240 activations for the atlas
 
 
-def resolve_layers(model: VisionModel, cfg: SiteConfig) -> dict[str, tuple]:
-    """{layer: output shape} of the layers to show; each must be convolutional (channels, h, w)."""
+def resolve_layers(model: VisionModel, cfg: SiteConfig) -> dict[str, LayerSpec]:
+    """{layer: its layout} of the layers to show; each must be spatial (a map or patch tokens)."""
     if cfg.layers:
         names = cfg.layers
     else:  # a middle and a late block
         spread = suggest_layers(model, 5)
         names = list(dict.fromkeys([spread[len(spread) // 2], spread[-1]]))
-    shapes = {}
+    specs = {}
     for name in names:
         model.resolve(name)
-        shape = layer_shape(model, name)
-        if len(shape) != 3:
-            raise DeepscopeError(f"layer {name!r} has output shape {shape}: the site needs convolutional layers "
-                                 "with (channels, height, width) output; see `deepscope layers`")
-        bad = [c for c in cfg.channels if not 0 <= c < shape[0]]
-        if bad:
-            raise DeepscopeError(f"channel {bad[0]} is out of range: layer {name!r} has {shape[0]} channels "
-                                 f"(0..{shape[0] - 1}); choose --channels within that range")
-        shapes[name] = shape
-    return shapes
+        spec = layer_spec(model, name).require(*SPATIAL, method="the site")
+        spec.check_channels(cfg.channels)
+        specs[name] = spec
+    return specs
 
 
 def _files_digest(files: list[Path], folder: Path) -> str:
@@ -95,9 +91,9 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
     files = image_files(folder)[:cfg.limit] if cfg.limit else image_files(folder)
     if not files:
         raise DeepscopeError(f"no image files found under {str(folder)!r}")
-    shapes = resolve_layers(model, cfg)
-    layers = list(shapes)
-    channels_of = {layer: cfg.channels or list(range(shape[0])) for layer, shape in shapes.items()}
+    specs = resolve_layers(model, cfg)
+    layers = list(specs)
+    channels_of = {layer: cfg.channels or list(range(spec.channels)) for layer, spec in specs.items()}
     base = f"{model.name}|{_files_digest(files, folder)}"
     runner = StageRunner(site, total=2 + 4 * len(layers) + 2, progress=progress)
 
@@ -135,14 +131,14 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
                    lambda: sanity_checks(model, folder, site, cfg))
     else:
         runner.count += 1
-    runner.run("pages", _pages_key(site, layers), lambda: write_pages(site, layers, shapes, cfg))
+    runner.run("pages", _pages_key(site, layers), lambda: write_pages(site, layers, specs, cfg))
     summary = {"site": str(site), "layers": layers, "stages_run": runner.ran, "stages_skipped": runner.skipped,
                "timings_s": runner.timings, "cpu_s": runner.cpu}
-    write_atomic(site / "data" / "build.json", json.dumps(summary, indent=1))
+    write_text(site / "data" / "build.json", json.dumps(summary, indent=1))
     return summary
 
 
-def write_pages(site: Path, layers: list[str], shapes: dict, cfg: SiteConfig) -> None:
+def write_pages(site: Path, layers: list[str], specs: dict[str, LayerSpec], cfg: SiteConfig) -> None:
     """Every HTML page from the stages' data files, plus the shared CSS and script."""
     model = _read(site / "data" / "model.json")
     info = SiteInfo(model["model"], layers, [(url, label) for url, label in model.get("pages", [])])
@@ -151,7 +147,7 @@ def write_pages(site: Path, layers: list[str], shapes: dict, cfg: SiteConfig) ->
     sanity = _read(site / "sanity" / "sanity.json") if cfg.sanity_images else None
     write_site_pages(site, info, model, saliency, sanity)
     for layer in layers:
-        write_layer_pages(site, info, layer, shapes[layer], _read(layer_data(site, layer, "fv")),
+        write_layer_pages(site, info, layer, specs[layer].shape, _read(layer_data(site, layer, "fv")),
                           _read(layer_data(site, layer, "examples")),
                           _read(layer_data(site, layer, "atlas")) if cfg.atlas else None,
                           _read(layer_data(site, layer, "weights")) or {})

@@ -1,7 +1,8 @@
 """Class weights of units that feed the logits directly (layer -> global average pool -> linear).
 
 The link is checked numerically, not guessed from names: the final `nn.Linear` applied to the
-spatial mean of the layer's activations must reproduce the model's logits on a probe image.
+spatial mean of the layer's activations (over its canonical grid: a map's positions, a token layer's
+patches) must reproduce the model's logits on a probe image.
 """
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 import torch
 
 from deepscope.app.paths import layer_data
+from deepscope.jobs import write_text
 from deepscope.models.capture import activations
 from deepscope.models.heads import classifier_head
+from deepscope.models.layout import layer_spec
 from deepscope.models.vision_model import VisionModel
-from deepscope.viz.output import write_atomic
 
 TOP = 10
 
@@ -27,12 +29,13 @@ def logit_weights(model: VisionModel, layer: str) -> torch.Tensor | None:
     head = found[1]
     gen = torch.Generator().manual_seed(0)
     probe = torch.rand(2, 3, model.input_size, model.input_size, generator=gen).to(model.device)
+    spec = layer_spec(model, layer)
+    if not spec.spatial or spec.channels != head.in_features:
+        return None
     with torch.no_grad():
-        act = activations(model, probe, [layer])[layer]
-        if act.dim() != 4 or act.shape[1] != head.in_features:
-            return None
+        grid = activations(model, probe, [layer], canonical=True)[layer]
         logits = model(probe)
-        predicted = head(act.mean((2, 3)))
+        predicted = head(grid.mean((2, 3)))
     if logits.shape != predicted.shape or not torch.allclose(logits, predicted, rtol=1e-3, atol=1e-3):
         return None
     return head.weight.detach().cpu()
@@ -52,5 +55,5 @@ def class_weights(model: VisionModel, layer: str, channels: list[int], site: Pat
             out["units"][str(c)] = {"positive": top, "negative": bottom}
     path = layer_data(site, layer, "weights")
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(out, indent=1))
+    write_text(path, json.dumps(out, indent=1))
     return out
