@@ -80,17 +80,9 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
     `images`: a folder of images (None: the default set, views of photos shipped with scikit-learn
     and Matplotlib). Every stage is skipped on a rerun with the same settings.
     """
-    cfg = cfg or SiteConfig()
     site = prepare_output_dir(out)
     default_set = images is None
-    folder = write_default_images(work_dir(site, "default-images")) if default_set else Path(images)
-    if not folder.is_dir():
-        raise DeepscopeError(f"--images {str(folder)!r} is not a folder of images")
-    if cfg.atlas_positions is None:
-        cfg = replace(cfg, atlas_positions=DEFAULT_SET_POSITIONS if default_set else 1)
-    files = image_files(folder)[:cfg.limit] if cfg.limit else image_files(folder)
-    if not files:
-        raise DeepscopeError(f"no image files found under {str(folder)!r}")
+    folder, files, cfg = _site_images(site, images, cfg or SiteConfig())
     specs = resolve_layers(model, cfg)
     layers = list(specs)
     channels_of = {layer: cfg.channels or list(range(spec.channels)) for layer, spec in specs.items()}
@@ -107,20 +99,7 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
     runner.run("overview", hashlib.sha256(f"{base}|{layers}|{pages}".encode()).hexdigest()[:16],
                lambda: model_overview(model, layers, site, {"images": image_info, "pages": pages}))
     for layer in layers:
-        chans = channels_of[layer]
-        key = f"{base}|{layer}|{chans}|"
-        runner.run(f"fv/{layer}", key + cfg.key("fv_size", "fv_steps", "variants", "seed"),
-                   partial(render_units, model, layer, chans, site, cfg, progress))
-        runner.run(f"examples/{layer}", key + cfg.key("top", "limit", "batch_size"),
-                   partial(unit_examples, model, layer, chans, files, site, cfg, progress))
-        runner.run(f"weights/{layer}", key, partial(class_weights, model, layer, chans, site))
-        if cfg.atlas:
-            runner.run(f"atlas/{layer}", f"{base}|{layer}|" + cfg.key(
-                "limit", "atlas_grid", "atlas_positions", "atlas_layout", "atlas_threshold", "icon_size",
-                "icon_steps", "seed", "batch_size"), partial(layer_atlas, model, layer, folder, site, cfg, progress))
-        else:
-            runner.count += 1
-            layer_data(site, layer, "atlas").unlink(missing_ok=True)
+        _layer_stages(runner, model, layer, channels_of[layer], files, folder, base, cfg, progress)
     if cfg.saliency_images:
         runner.run("saliency", base + cfg.key("saliency_images", "saliency_methods"),
                    lambda: saliency_maps(model, folder, site, cfg))
@@ -136,6 +115,40 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
                "timings_s": runner.timings, "cpu_s": runner.cpu}
     write_text(site / "data" / "build.json", json.dumps(summary, indent=1))
     return summary
+
+
+def _site_images(site: Path, images, cfg: SiteConfig) -> tuple[Path, list[Path], SiteConfig]:
+    """The image folder (the default set when `images` is None), its files, and the settings
+    with the atlas positions for that set filled in."""
+    default_set = images is None
+    folder = write_default_images(work_dir(site, "default-images")) if default_set else Path(images)
+    if not folder.is_dir():
+        raise DeepscopeError(f"--images {str(folder)!r} is not a folder of images")
+    if cfg.atlas_positions is None:
+        cfg = replace(cfg, atlas_positions=DEFAULT_SET_POSITIONS if default_set else 1)
+    files = image_files(folder)[:cfg.limit] if cfg.limit else image_files(folder)
+    if not files:
+        raise DeepscopeError(f"no image files found under {str(folder)!r}")
+    return folder, files, cfg
+
+
+def _layer_stages(runner: StageRunner, model: VisionModel, layer: str, chans: list[int], files: list[Path],
+                  folder: Path, base: str, cfg: SiteConfig, progress: bool) -> None:
+    """The four stages of one layer: feature visualizations, dataset examples, class weights, atlas."""
+    site = runner.site
+    key = f"{base}|{layer}|{chans}|"
+    runner.run(f"fv/{layer}", key + cfg.key("fv_size", "fv_steps", "variants", "seed"),
+               partial(render_units, model, layer, chans, site, cfg, progress))
+    runner.run(f"examples/{layer}", key + cfg.key("top", "limit", "batch_size"),
+               partial(unit_examples, model, layer, chans, files, site, cfg, progress))
+    runner.run(f"weights/{layer}", key, partial(class_weights, model, layer, chans, site))
+    if cfg.atlas:
+        runner.run(f"atlas/{layer}", f"{base}|{layer}|" + cfg.key(
+            "limit", "atlas_grid", "atlas_positions", "atlas_layout", "atlas_threshold", "icon_size",
+            "icon_steps", "seed", "batch_size"), partial(layer_atlas, model, layer, folder, site, cfg, progress))
+    else:
+        runner.count += 1
+        layer_data(site, layer, "atlas").unlink(missing_ok=True)
 
 
 def write_pages(site: Path, layers: list[str], specs: dict[str, LayerSpec], cfg: SiteConfig) -> None:
