@@ -157,8 +157,8 @@ def sanity_folder(model: VisionModel, images: str | os.PathLike, out: str | os.P
     """Both sanity checks (`run_sanity`) on `count` images spread over the folder `images`, in `out`.
 
     Writes `sanity.json` (returned: numbers and a verdict per method), `cascade.png` and
-    `class_sensitivity.png`. `progress` prints each step, `quiet` hides skipped files, `file_label`
-    names the files in the report (default: their paths).
+    `class_sensitivity.png`. `progress` prints each step, `quiet` hides skipped files (the report
+    then counts them without their paths), `file_label` names the files in the report (default: paths).
     """
     cfg = cfg or SanityConfig()
     if count < 1:
@@ -171,7 +171,8 @@ def sanity_folder(model: VisionModel, images: str | os.PathLike, out: str | os.P
     batch, files, skipped = load_images(images, size, count, spread=True, warn=(lambda _m: None) if quiet else _stderr)
     say = (lambda msg: print(f"[sanity] {msg}", flush=True)) if progress else None
     report = run_sanity(model, batch, cfg, progress=say)
-    report.update(files=[file_label(f) for f in files], skipped=skipped, options=options)
+    report.update(files=[file_label(f) for f in files], skipped=[] if quiet else skipped,
+                  skipped_count=len(skipped), options=options)
     from deepscope.attribution import sanity_plot  # here: importing it sets matplotlib's Agg backend
 
     write_json(out / "sanity.json", report)
