@@ -7,6 +7,7 @@ batch index `i` (zero elsewhere), so several objectives can share one batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import torch
 
@@ -20,7 +21,7 @@ class Objective:
 
     layers: tuple[str, ...] = ()
     name: str = "objective"
-    meta: dict = {}  # what it targets, for result files: {"kind", "layer", "unit"} where known
+    meta: ClassVar[dict] = {}  # what it targets, for result files: {"kind", "layer", "unit"} where known
 
     def score(self, acts: Acts) -> torch.Tensor:
         raise NotImplementedError

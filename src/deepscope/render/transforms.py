@@ -84,7 +84,7 @@ class StepTransform:
         raise NotImplementedError
 
 
-class until(StepTransform):  # noqa: N801 - reads as a phrase: until(384, icon_transforms())
+class until(StepTransform):
     """`transforms` for the steps before `step`, then none (the last steps see the image as it is)."""
 
     def __init__(self, step: int, transforms: Sequence[Transform]):
