@@ -219,3 +219,101 @@ def test_saliency_folder_explains_an_objective(model, imagenet_samples, tmp_path
     stem = TABBY.rsplit(".", 1)[0]
     assert np.load(tmp_path / f"{stem}.grad-cam.npy").shape == (1, 64, 64)
     assert (tmp_path / f"{stem}.sheet.png").exists() and (tmp_path / "saliency.json").exists()
+
+
+SIDE, PATCH, WIDTH, PREFIX, CLASSES = 32, 4, 12, 2, 5  # an 8 x 8 patch grid; a class and a register token
+
+
+class _TinyTokens(nn.Module):
+    """Patch embedding, prefix tokens, a token-wise block, token mixing, a linear head."""
+
+    num_prefix_tokens = PREFIX
+
+    def __init__(self):
+        super().__init__()
+        self.patch_embed = nn.Conv2d(3, WIDTH, PATCH, PATCH)
+        self.prefix = nn.Parameter(torch.randn(1, PREFIX, WIDTH))
+        self.blocks = nn.Sequential(nn.Linear(WIDTH, WIDTH), nn.GELU())
+        self.head = nn.Linear(WIDTH, CLASSES)
+
+    def forward(self, x):
+        tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
+        tokens = self.blocks(torch.cat([self.prefix.expand(len(x), -1, -1), tokens], 1))
+        mixed = tokens + tokens.mean(1, keepdim=True).tanh()
+        return self.head(mixed[:, 0] + mixed[:, PREFIX:].mean(1))
+
+
+class _Permute(nn.Module):
+    def forward(self, x):
+        return x.permute(0, 3, 1, 2)
+
+
+class _TinyChannelsLast(nn.Module):
+    """A stem, a stage on a (B, H, W, C) map (as Swin's stages), a linear head; `channels_first` ends
+    the stage with a permute, so that the same numbers come out channels-first."""
+
+    def __init__(self, channels_first: bool = False):
+        super().__init__()
+        self.stem = nn.Conv2d(3, WIDTH, PATCH, PATCH)
+        self.stage = nn.Sequential(nn.Linear(WIDTH, WIDTH), nn.GELU(), *([_Permute()] if channels_first else []))
+        self.head = nn.Linear(WIDTH, CLASSES)
+        self.channels_first = channels_first
+
+    def forward(self, x):
+        stage = self.stage(self.stem(x).permute(0, 2, 3, 1))
+        return self.head(stage.mean((2, 3) if self.channels_first else (1, 2)))
+
+
+def _wrap(net: nn.Module):
+    return from_module(net.eval(), mean=(0, 0, 0), std=(1, 1, 1), input_size=SIDE, name=type(net).__name__)
+
+
+def _small_images(count=3):
+    return torch.rand(count, 3, SIDE, SIDE, generator=torch.Generator().manual_seed(0))
+
+
+def test_grad_cam_on_tokens_is_grad_cam_on_the_patch_grid():
+    torch.manual_seed(0)
+    model, images = _wrap(_TinyTokens()), _small_images()
+    assert last_conv_layer(model) == "blocks"  # the last token layer, not the vector head
+    result = attribute(model, images, "grad-cam", target=3)
+    assert result.layer == "blocks" and result.raw.shape == (3, 1, SIDE, SIDE)
+    saved = {}
+    handle = model.module("blocks").register_forward_hook(lambda _m, _i, out: saved.setdefault("out", out))
+    score = model(images)[:, 3].sum()
+    handle.remove()
+    grad, = torch.autograd.grad(score, saved["out"])
+    side = SIDE // PATCH
+
+    def patch_grid(tokens):  # drop the prefix tokens, patch (y, x) is token PREFIX + side * y + x
+        return tokens[:, PREFIX:].transpose(1, 2).reshape(len(tokens), WIDTH, side, side)
+
+    weights = patch_grid(grad).mean((2, 3), keepdim=True)
+    cam = (weights * patch_grid(saved["out"].detach())).sum(1, keepdim=True).clamp(min=0)
+    expected = torch.nn.functional.interpolate(cam, (SIDE, SIDE), mode="bilinear")
+    assert expected.abs().sum() > 0 and torch.allclose(result.raw, expected, atol=1e-6)
+    guided = attribute(model, images, "guided-grad-cam", target=3)
+    assert guided.raw.shape == (3, 3, SIDE, SIDE) and torch.isfinite(guided.raw).all()
+
+
+def test_grad_cam_on_a_channels_last_map_equals_it_channels_first():
+    torch.manual_seed(0)
+    last = _TinyChannelsLast()
+    first = _TinyChannelsLast(channels_first=True)
+    first.load_state_dict(last.state_dict())
+    images = _small_images()
+    on_last = attribute(_wrap(last), images, "grad-cam", target=2, layer="stage")
+    on_first = attribute(_wrap(first), images, "grad-cam", target=2, layer="stage")
+    assert on_last.raw.abs().sum() > 0 and torch.allclose(on_last.raw, on_first.raw, atol=1e-6)
+    assert last_conv_layer(_wrap(last)) == "stage"
+
+
+def test_grad_cam_on_a_vector_layer_is_a_clear_error(model, tabby):
+    torch.manual_seed(0)
+    tokens = _wrap(_TinyTokens())
+    for net, images, layer, layout in ((tokens, _small_images(1), "head", "vector 5"),
+                                       (tokens, _small_images(1), "logits", "vector 5"),
+                                       (model, tabby, "global_pool", "vector 1280")):
+        with pytest.raises(DeepscopeError, match=f"Grad-CAM needs a layer with .*tokens on a patch grid; "
+                                                 f"'{layer}' gives {layout}"):
+            attribute(net, images, "grad-cam", target=1, layer=layer)

@@ -1,4 +1,4 @@
-"""Which layer Grad-CAM looks at: a layer chosen by name, or the last conv-like layer."""
+"""Which layer Grad-CAM looks at: a layer chosen by name, or the last spatial layer, and its layout."""
 from __future__ import annotations
 
 import weakref
@@ -8,14 +8,16 @@ from torch import nn
 
 from deepscope.errors import DeepscopeError
 from deepscope.models.capture import first_tensor
-from deepscope.models.vision_model import LOGITS, VisionModel
+from deepscope.models.layout import SPATIAL, LayerSpec, layer_spec, spec_from_shape
+from deepscope.models.vision_model import VisionModel
 
 _FOUND: weakref.WeakKeyDictionary[VisionModel, str] = weakref.WeakKeyDictionary()
 _MODULES: weakref.WeakKeyDictionary[VisionModel, dict] = weakref.WeakKeyDictionary()
+_SPECS: weakref.WeakKeyDictionary[nn.Module, LayerSpec] = weakref.WeakKeyDictionary()
 
 
 def last_conv_layer(model: VisionModel) -> str:
-    """Name of the network's last feature map before global pooling (found once per model)."""
+    """Name of the network's last spatial layer before global pooling (found once per model)."""
     if model not in _FOUND:
         _FOUND[model] = _find_last_conv_layer(model)
     return _FOUND[model]
@@ -23,19 +25,25 @@ def last_conv_layer(model: VisionModel) -> str:
 
 @torch.no_grad()
 def _find_last_conv_layer(model: VisionModel, size: int = 64) -> str:
-    """Name of the last module to finish (in execution order) with a spatial (B, C, H, W) output.
+    """Name of the last module to finish (in execution order) with a spatial output (a map, a
+    channels-last map or patch tokens) on a grid of more than one cell.
 
     That is the network's last feature map before global pooling: `bn2` of an EfficientNet
-    (conv_head + norm + activation), `layer4` of a ResNet, `inception5b` of GoogLeNet.
+    (conv_head + norm + activation), `layer4` of a ResNet, `inception5b` of GoogLeNet, the last
+    block (or final norm) of a ViT.
     """
-    order: list[tuple[str, tuple]] = []
+    order: list[tuple[str, LayerSpec]] = []
     handles = []
+    prefix = getattr(model.net, "num_prefix_tokens", None)
 
     def hook_for(name):
         def hook(_m, _i, out):
             tensor = first_tensor(out)
-            if tensor is not None and tensor.dim() == 4:
-                order.append((name, tuple(tensor.shape)))
+            if tensor is not None:
+                try:
+                    order.append((name, spec_from_shape(name, tuple(tensor.shape[1:]), prefix)))
+                except DeepscopeError:  # an output no layout reads (attention internals, scalars)
+                    pass
         return hook
 
     try:
@@ -46,20 +54,29 @@ def _find_last_conv_layer(model: VisionModel, size: int = 64) -> str:
     finally:
         for handle in handles:
             handle.remove()
-    spatial = [name for name, shape in order if shape[2] * shape[3] > 1]
+    spatial = [name for name, spec in order if spec.spatial and spec.grid[0] * spec.grid[1] > 1]
     if not spatial:
         raise DeepscopeError(f"model {model.name!r} has no layer with a spatial output; give --layer")
     return spatial[-1]
 
 
 def cam_layer(model: VisionModel, layer: str | None) -> tuple[str, nn.Module]:
-    """(name, module) for Grad-CAM: `layer` resolved (aliases work), or `last_conv_layer`."""
+    """(name, module) for Grad-CAM: `layer` resolved (aliases work), or `last_conv_layer`.
+
+    A layer without a grid (a pooled vector, the logits) is a clear error."""
     if layer is None:
         layer = last_conv_layer(model)
-    if layer == LOGITS:
-        raise DeepscopeError("Grad-CAM needs a convolutional layer, not the logits; give a layer name "
-                             f"(run `deepscope layers --model {model.name}`)")
     modules = _MODULES.setdefault(model, {})
     if layer not in modules:  # resolving walks every module: once per model and name
+        spec = layer_spec(model, layer).require(*SPATIAL, method="Grad-CAM")
         modules[layer] = model.module(layer)
+        _SPECS[modules[layer]] = spec
     return layer, modules[layer]
+
+
+def output_spec(layer: str, module: nn.Module, output: torch.Tensor) -> LayerSpec:
+    """The layout of `output`, the (B, ...) output of `module`: the grid read from its shape, a token
+    layer's prefix as `cam_layer` found it; a clear error when it has no grid."""
+    known = _SPECS.get(module)
+    prefix = known.prefix if known is not None and known.kind == "tokens" else None
+    return spec_from_shape(layer, tuple(output.shape[1:]), prefix).require(*SPATIAL, method="Grad-CAM")

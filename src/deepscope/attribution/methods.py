@@ -4,6 +4,8 @@ captum's GuidedBackprop and Deconvolution replace the backward of `nn.ReLU` modu
 model with ReLU6 (the embedded EfficientNet-Lite) or functional `F.relu` they silently return the
 plain gradient. Here both run captum's `Saliency` inside `override_rectifiers(...)`, which gives
 every rectifier (ReLU, ReLU6, functional relu, hardtanh(0, x)) the method's backward rule.
+Grad-CAM runs on the layer's canonical (B, C, h, w) grid (`models.layout`), so it reads token and
+channels-last layers too; on a feature map it gives captum's `LayerGradCam` numbers exactly.
 
 A method is `run(forward, images, target, options) -> (B, C, H, W)`: `forward(images)` returns the
 (B, classes) logits with `target` the (B,) class indices, or, when an objective is explained, one
@@ -21,13 +23,14 @@ from captum.attr import (
     InputXGradient,
     IntegratedGradients,
     LayerAttribution,
-    LayerGradCam,
     NoiseTunnel,
     Occlusion,
     Saliency,
 )
 
+from deepscope.attribution.cam_layer import output_spec
 from deepscope.errors import DeepscopeError, unknown_name_error
+from deepscope.models.capture import first_tensor
 from deepscope.models.rectifiers import override_rectifiers
 from deepscope.registry import Registry
 
@@ -75,8 +78,33 @@ def _deconvnet(forward, images, target, opts):
         return Saliency(forward).attribute(images, target=target, abs=False)
 
 
+def _layer_output_and_gradient(forward, images, target, module):
+    """The module's output for `images` and the gradient of the target scores with respect to it."""
+    saved = []
+
+    def keep(_m, _i, out):
+        saved.append(first_tensor(out))
+        return out.clone() if saved[-1] is out else None  # a later in-place op leaves the saved output alone
+
+    handle = module.register_forward_hook(keep)
+    try:
+        with torch.enable_grad():
+            scores = forward(images)
+    finally:
+        handle.remove()
+    if not saved or saved[-1] is None:
+        raise DeepscopeError("Grad-CAM: the layer gave no tensor output for these images; give another layer")
+    scores = scores if target is None else scores.gather(1, target.reshape(-1, 1))
+    return saved[-1], torch.autograd.grad(torch.unbind(scores), saved[-1])[0]
+
+
 def _grad_cam_map(forward, images, target, opts):
-    cam = LayerGradCam(forward, opts["module"]).attribute(images, target=target, relu_attributions=True)
+    """Grad-CAM on the layer's canonical (B, C, h, w) grid (a token layer's patches, a channels-last map
+    permuted): relu(sum_c w_c * grid_c), w_c the mean over the grid of d score / d grid_c, upsampled."""
+    output, gradient = _layer_output_and_gradient(forward, images, target, opts["module"])
+    spec = output_spec(opts["layer"], opts["module"], output)
+    weights = torch.mean(spec.grid_view(gradient), dim=(2, 3), keepdim=True)
+    cam = torch.relu(torch.sum(weights * spec.grid_view(output), dim=1, keepdim=True))
     return LayerAttribution.interpolate(cam, tuple(images.shape[2:]), interpolate_mode="bilinear")
 
 
