@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from deepscope.data.images import ImageError, load_image_resized
+from deepscope.data.images import ImageError, load_image_resized, to_uint8
 from deepscope.examples.crops import field_crop
 from deepscope.examples.receptive_field import ReceptiveField
 
@@ -34,8 +34,7 @@ class Cropper:
         if image is None:
             return False
         crop = field_crop(image, self.rf.box(*position), self.rf.size, FILL)
-        array = (crop.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype("uint8")
-        picture = Image.fromarray(array)
+        picture = Image.fromarray(to_uint8(crop).permute(1, 2, 0).numpy())
         if picture.width > self.size:
             picture = picture.resize((self.size, self.size), Image.Resampling.LANCZOS)
         out.parent.mkdir(parents=True, exist_ok=True)

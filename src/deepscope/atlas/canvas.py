@@ -5,6 +5,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from deepscope.data.images import to_uint8
+
 
 def assemble(icons: torch.Tensor, cells: np.ndarray, size: int, *, opacity: np.ndarray | None = None,
              background: float = 1.0) -> Image.Image:
@@ -18,7 +20,7 @@ def assemble(icons: torch.Tensor, cells: np.ndarray, size: int, *, opacity: np.n
         row = size - 1 - y
         tile = canvas[row * s:(row + 1) * s, x * s:(x + 1) * s]
         tile[:] = alpha * pictures[i] + (1 - alpha) * tile
-    return Image.fromarray((canvas * 255 + 0.5).astype(np.uint8))
+    return Image.fromarray(to_uint8(torch.from_numpy(canvas)).numpy())
 
 
 def add_column_labels(picture: Image.Image, labels: list[str | None], height: int = 14) -> Image.Image:

@@ -38,7 +38,7 @@ def image_files(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
     return files
 
 
-def _to_rgb_array(image: Image.Image) -> np.ndarray:
+def to_rgb_array(image: Image.Image) -> np.ndarray:
     """float32 (H, W, 3) in [0, 1] for any Pillow mode."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         arr = np.asarray(image, dtype=np.float32) / 65535.0
@@ -80,7 +80,7 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
     image = open_image(path)
     if min(image.size) < MIN_SIDE:
         raise ImageError(f"{path}: image is {image.size[0]}x{image.size[1]} px, need at least {MIN_SIDE} px a side")
-    return torch.from_numpy(_to_rgb_array(image)).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(to_rgb_array(image)).permute(2, 0, 1).contiguous()
 
 
 def resize_center_crop(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -99,7 +99,11 @@ def load_image_resized(path: str | os.PathLike, size: int) -> torch.Tensor:
     return resize_center_crop(load_image(path), size)
 
 
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """Values in [0, 1] (clamped) as 8-bit, x·255 rounded to the nearest integer; same shape and device."""
+    return (image.detach().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+
+
 def save_image(image: torch.Tensor, path: str | os.PathLike) -> None:
     """Write a (3, H, W) tensor in [0, 1] as an 8-bit PNG/JPEG."""
-    arr = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    Image.fromarray(arr).save(path)
+    Image.fromarray(to_uint8(image).permute(1, 2, 0).cpu().numpy()).save(path)

@@ -50,9 +50,9 @@ def dataset_source(dataset, size: int) -> ImageSource:
             raise ImageError(f"dataset item {i}: {type(err).__name__}: {err}") from err
         image = item[0] if isinstance(item, (tuple, list)) else item
         if isinstance(image, Image.Image):
-            from deepscope.data.images import _to_rgb_array
+            from deepscope.data.images import to_rgb_array
 
-            image = torch.from_numpy(_to_rgb_array(image)).permute(2, 0, 1)
+            image = torch.from_numpy(to_rgb_array(image)).permute(2, 0, 1)
         if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] not in (1, 3):
             raise ImageError(f"dataset item {i}: expected a PIL image or a (3, H, W) tensor, "
                              f"got {type(image).__name__}")

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from deepscope.data.images import to_uint8
 from deepscope.data.stream import iter_batches
 from deepscope.errors import DeepscopeError
 from deepscope.models.heads import classifier_head
@@ -56,7 +57,7 @@ def cnn_codes(model: VisionModel, files: Sequence[Path], *, size: int | None = N
                 top5.append(logits.topk(min(5, logits.shape[1]), 1).indices.cpu())
                 small = F.interpolate(batch.images, size=(thumb, thumb), mode="bilinear", antialias=True,
                                       align_corners=False)
-                thumbs.append((small.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1))
+                thumbs.append(to_uint8(small).permute(0, 2, 3, 1))
                 read += [files[i] for i in batch.indices]
     finally:
         handle.remove()

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from deepscope.data.images import image_files
+from deepscope.data.images import image_files, to_uint8
 from deepscope.data.stream import iter_batches
 from deepscope.errors import DeepscopeError
 from deepscope.models.vision_model import VisionModel
@@ -56,7 +56,7 @@ def load_image_set(folder: str | os.PathLike, model: VisionModel, *, limit: int 
     kept, arrays, skipped = [], [], []
     with tqdm(total=len(files), desc="load images", unit="img", disable=not progress, leave=False) as bar:
         for batch in iter_batches(files, model.input_size, 32):
-            arrays.append((batch.images * 255 + 0.5).to(torch.uint8))
+            arrays.append(to_uint8(batch.images))
             kept += [files[i] for i in batch.indices]
             skipped += [reason for _, reason in batch.skipped]
             bar.update(batch.stop - batch.start)

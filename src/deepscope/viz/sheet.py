@@ -4,14 +4,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from deepscope.data.images import to_uint8
+
 
 def _to_pil(image: torch.Tensor) -> Image.Image:
-    arr = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    return Image.fromarray(arr)
+    return Image.fromarray(to_uint8(image).permute(1, 2, 0).cpu().numpy())
 
 
 def contact_sheet(images: torch.Tensor | Sequence[torch.Tensor], labels: Sequence[str] | None = None,
