@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from deepscope.atlas.layout import layout
 from deepscope.errors import DeepscopeError
 
 METHODS = ("tsne", "umap")
@@ -20,16 +21,11 @@ def embed_2d(codes: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarr
         raise DeepscopeError(f"a map needs at least 4 readable images, got {n}")
     if method not in METHODS:
         raise DeepscopeError(f"unknown layout method {method!r}: choose {' or '.join(METHODS)}")
-    x = codes.astype(np.float32)
-    if method == "umap":
-        import umap
-
-        return umap.UMAP(n_neighbors=min(15, n - 1), min_dist=0.1, metric="cosine", random_state=seed,
-                         init="random" if n < 16 else "spectral").fit_transform(x)
-    from sklearn.manifold import TSNE
-
-    return TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), metric="cosine", init="pca",
-                random_state=seed).fit_transform(x)
+    if method == "umap":  # `layout` caps n_neighbors at n - 1 and the perplexity at (n - 1) / 3
+        params = {"n_neighbors": 15, "min_dist": 0.1, "metric": "cosine", "init": "random" if n < 16 else "spectral"}
+    else:
+        params = {"perplexity": 30.0, "metric": "cosine", "learning_rate": "auto"}
+    return layout(codes, method, dims=2, seed=seed, normalize=False, **params)
 
 
 def grid_shape(n: int, rows: int | None = None, cols: int | None = None) -> tuple[int, int]:
