@@ -21,7 +21,7 @@ from torch.overrides import TorchFunctionMode
 
 from deepscope.models.capture import capture
 from deepscope.models.layout import layer_spec
-from deepscope.models.rectifiers import _bounds
+from deepscope.models.rectifiers import bounds
 from deepscope.models.vision_model import VisionModel
 from deepscope.render.optimize import frozen
 
@@ -47,7 +47,7 @@ class linearized(TorchFunctionMode):
         kwargs = kwargs or {}
         if not torch.is_grad_enabled():
             return func(*args, **kwargs)
-        found = _bounds(func, args, kwargs)
+        found = bounds(func, args, kwargs)
         if (found is not None or func in _STRAIGHT_THROUGH) and isinstance(args[0], torch.Tensor):
             x = args[0]
             kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}

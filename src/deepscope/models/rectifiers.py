@@ -54,7 +54,7 @@ class _Rectify(torch.autograd.Function):
         return torch.where(_per_image_nonzero(true_grad), true_grad, redirected), None, None, None
 
 
-def _bounds(func, args, kwargs):
+def bounds(func, args, kwargs):
     """(input, low, high) if `func` is a rectifier call, else None."""
     if func in (F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_):
         return args[0], 0.0, None
@@ -79,7 +79,7 @@ class override_rectifiers(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        found = _bounds(func, args, kwargs)
+        found = bounds(func, args, kwargs)
         if found is not None and isinstance(found[0], torch.Tensor) and torch.is_grad_enabled():
             x, low, high = found
             return _Rectify.apply(x, low, high, self.rule)

@@ -21,7 +21,7 @@ def _flip_examples(experiment, pair: dict, count: int):
         place = experiment.places[place_index]
         pasted = paste(experiment.images.batch(row, row + 1), cand.image, place)[0]
         before = int(experiment.before[row].argmax())
-        out.append((pasted, experiment._name(before), place.name))
+        out.append((pasted, experiment.class_name(before), place.name))
     return out
 
 

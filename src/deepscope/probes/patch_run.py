@@ -53,10 +53,6 @@ def _spread(rows: list[int], count: int) -> list[int]:
     return [rows[int(i * step)] for i in range(count)]
 
 
-def _margin(result: dict) -> float:
-    return result["best"]["best_rate"] - result["noise"]["best_rate"]
-
-
 class PatchExperiment:
     def __init__(self, model: VisionModel, images: ImageSet, sources: Sequence[CandidateSource], out: str | os.PathLike,
                  settings: PatchSettings, source_settings: dict | None = None):
@@ -68,7 +64,8 @@ class PatchExperiment:
         self.before = self.state.before(lambda: predict(model, images, settings.batch_size, settings.progress))
         self.noise = NoisePatch(settings.seed)
 
-    def _name(self, index: int) -> str:
+    def class_name(self, index: int) -> str:
+        """The model's name of class `index` (the index itself when the model has no class names)."""
         return self.model.classes[index] if self.model.classes else str(index)
 
     def _flips(self, run_id: str, rows: list[int], patch, target: int) -> FlipResult:
@@ -91,7 +88,7 @@ class PatchExperiment:
         noise = self._flips(f"screen/{pair_id}/{NOISE}", screen_rows, self.noise, b)
         best = _best(screened)
         atlas = _best([c for c in screened if c["source"] == "atlas"])
-        return {"a": a, "b": b, "names": [self._name(a), self._name(b)], "eligible": len(rows),
+        return {"a": a, "b": b, "names": [self.class_name(a), self.class_name(b)], "eligible": len(rows),
                 "screen_images": len(screen_rows), "candidates": screened, "noise_screen": noise.as_dict(),
                 "best_candidate": best["name"] if best else None,
                 "screen_margin": (best["screen"]["best_rate"] - noise.best_rate) if best else None,
@@ -133,7 +130,7 @@ class PatchExperiment:
                     p["comparison_support"] = self.state.value(
                         f"support/{p['a']}_{p['b']}", lambda p=p: atlas.support(self.model, p["a"], p["b"]))
                 options.sort(key=lambda p: -p["comparison_support"])
-                ranking = [{"names": [self._name(p["a"]), self._name(p["b"])], **p} for p in options]
+                ranking = [{"names": [self.class_name(p["a"]), self.class_name(p["b"])], **p} for p in options]
                 options = options[:count]
             considered = [self.screen(p["a"], p["b"]) | p for p in options]
             key = "atlas_screen_margin" if atlas is not None else "screen_margin"
