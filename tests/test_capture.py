@@ -79,3 +79,13 @@ def test_googlenet_paper_aliases():
     from deepscope.errors import DeepscopeError
     with pytest.raises(DeepscopeError, match="close matches: mixed4"):
         g.resolve("mixed4x")
+
+
+def test_inputs_records_what_a_module_receives(model):
+    images = torch.rand(2, 3, 64, 64)
+    with capture(model, ["classifier", "logits"], inputs=True, detach=True) as cap:
+        acts = cap(images)
+    with capture(model, ["global_pool"], detach=True) as cap:
+        pooled = cap(images)["global_pool"]
+    assert torch.equal(acts["classifier"], pooled.flatten(1))
+    assert torch.allclose(acts["logits"], model.net.classifier(pooled.flatten(1)), atol=1e-5)

@@ -14,8 +14,9 @@ from tqdm.auto import tqdm
 from deepscope.data.images import to_uint8
 from deepscope.data.stream import iter_batches
 from deepscope.errors import DeepscopeError
+from deepscope.models.capture import capture
 from deepscope.models.heads import classifier_head
-from deepscope.models.vision_model import VisionModel
+from deepscope.models.vision_model import LOGITS, VisionModel
 
 
 @dataclass
@@ -39,29 +40,24 @@ def cnn_codes(model: VisionModel, files: Sequence[Path], *, size: int | None = N
               thumb: int = 48, progress: bool = True, workers: int | None = None) -> Codes:
     """Codes, top-5 classes and thumbnails of every readable image in `files` (unreadable ones skipped)."""
     size = size or model.input_size
-    _, head = classifier(model)
-    captured: list[torch.Tensor] = []
-    handle = head.register_forward_pre_hook(lambda _m, inputs: captured.append(inputs[0].detach().flatten(1)))
+    head, _ = classifier(model)
     read, codes, top5, thumbs, skipped = [], [], [], [], []
     bar = tqdm(total=len(files), desc="codes", unit="img", disable=not progress, dynamic_ncols=True)
-    try:
-        with torch.no_grad():
-            for batch in iter_batches(files, size, batch_size, workers=workers):
-                skipped += [(str(files[i]), reason) for i, reason in batch.skipped]
-                bar.update(batch.stop - batch.start)
-                if not batch.indices:
-                    continue
-                captured.clear()
-                logits = model(batch.images.to(model.device))
-                codes.append(captured[-1].float().cpu())
-                top5.append(logits.topk(min(5, logits.shape[1]), 1).indices.cpu())
-                small = F.interpolate(batch.images, size=(thumb, thumb), mode="bilinear", antialias=True,
-                                      align_corners=False)
-                thumbs.append(to_uint8(small).permute(0, 2, 3, 1))
-                read += [files[i] for i in batch.indices]
-    finally:
-        handle.remove()
-        bar.close()
+    with torch.no_grad(), capture(model, [head, LOGITS], inputs=True, detach=True) as cap:
+        for batch in iter_batches(files, size, batch_size, workers=workers):
+            skipped += [(str(files[i]), reason) for i, reason in batch.skipped]
+            bar.update(batch.stop - batch.start)
+            if not batch.indices:
+                continue
+            acts = cap(batch.images.to(model.device))
+            logits = acts[LOGITS]
+            codes.append(acts[head].flatten(1).float().cpu())
+            top5.append(logits.topk(min(5, logits.shape[1]), 1).indices.cpu())
+            small = F.interpolate(batch.images, size=(thumb, thumb), mode="bilinear", antialias=True,
+                                  align_corners=False)
+            thumbs.append(to_uint8(small).permute(0, 2, 3, 1))
+            read += [files[i] for i in batch.indices]
+    bar.close()
     if not read:
         return Codes([], np.zeros((0, 0), np.float32), np.zeros((0, 5), np.int64),
                      np.zeros((0, thumb, thumb, 3), np.uint8), skipped)

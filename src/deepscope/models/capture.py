@@ -34,16 +34,19 @@ class Capture:
     `canonical=True` hands out each layer in its canonical layout (`models.layout`): maps and patch
     tokens as (B, C, h, w), a token layer's prefix tokens apart under `prefix_key(layer)`.
     The input images are recorded too, as `"input"`, when asked for (image penalties read them).
+    `inputs=True` records what each named module receives (its first input) instead of what it
+    returns, e.g. the classifier's input, which some networks compute outside any named module.
     """
 
     def __init__(self, model: VisionModel, layers: Iterable[str], *, truncate: bool = False,
-                 detach: bool = False, canonical: bool = False):
+                 detach: bool = False, canonical: bool = False, inputs: bool = False):
         self.model = model
         self.names = list(dict.fromkeys(layers))
         self.resolved = {name: name if name == INPUT else model.resolve(name) for name in self.names}
         self.truncate = truncate and LOGITS not in self.names
         self.detach = detach
         self.canonical = canonical
+        self.inputs = inputs
         self.prefix_tokens = getattr(model.net, "num_prefix_tokens", None)
         self.activations: dict[str, torch.Tensor] = {}
         self._handles = []
@@ -57,7 +60,12 @@ class Capture:
             if resolved not in (LOGITS, INPUT):
                 by_module.setdefault(resolved, []).append(name)
         for resolved, names in by_module.items():
-            self._handles.append(modules[resolved].register_forward_hook(self._hook(names)))
+            record = self._hook(names)
+            if self.inputs:
+                handle = modules[resolved].register_forward_pre_hook(lambda m, i, record=record: record(m, i, i))
+            else:
+                handle = modules[resolved].register_forward_hook(record)
+            self._handles.append(handle)
         return self
 
     def __exit__(self, *exc) -> None:
