@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from deepscope.errors import DeepscopeError
-from deepscope.models.capture import first_tensor
+from deepscope.models.layers import readable_spec, trace_outputs
 from deepscope.models.layout import SPATIAL, LayerSpec, layer_spec, spec_from_shape
 from deepscope.models.vision_model import VisionModel
 
@@ -32,29 +32,9 @@ def _find_last_conv_layer(model: VisionModel, size: int = 64) -> str:
     (conv_head + norm + activation), `layer4` of a ResNet, `inception5b` of GoogLeNet, the last
     block (or final norm) of a ViT.
     """
-    order: list[tuple[str, LayerSpec]] = []
-    handles = []
     prefix = getattr(model.net, "num_prefix_tokens", None)
-
-    def hook_for(name):
-        def hook(_m, _i, out):
-            tensor = first_tensor(out)
-            if tensor is not None:
-                try:
-                    order.append((name, spec_from_shape(name, tuple(tensor.shape[1:]), prefix)))
-                except DeepscopeError:  # an output no layout reads (attention internals, scalars)
-                    pass
-        return hook
-
-    try:
-        for name, module in model.net.named_modules():
-            if name:
-                handles.append(module.register_forward_hook(hook_for(name)))
-        model(torch.full((1, 3, size, size), 0.5, device=model.device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    spatial = [name for name, spec in order if spec.spatial and spec.grid[0] * spec.grid[1] > 1]
+    order = [(name, readable_spec(name, shape, prefix)) for name, shape in trace_outputs(model, size)]
+    spatial = [name for name, spec in order if spec is not None and spec.spatial and spec.grid[0] * spec.grid[1] > 1]
     if not spatial:
         raise DeepscopeError(f"model {model.name!r} has no layer with a spatial output; give --layer")
     return spatial[-1]

@@ -26,7 +26,7 @@ class LayerInfo:
         return self.spec.describe() if self.spec else None
 
 
-def _readable_spec(name: str, shape: tuple | None, prefix_tokens: int | None) -> LayerSpec | None:
+def readable_spec(name: str, shape: tuple | None, prefix_tokens: int | None) -> LayerSpec | None:
     """The layout of an output of shape `shape`, or None (not run, or not a map, tokens or a vector)."""
     if shape is None:
         return None
@@ -37,33 +37,40 @@ def _readable_spec(name: str, shape: tuple | None, prefix_tokens: int | None) ->
 
 
 @torch.no_grad()
-def list_layers(model: VisionModel, size: int | None = None) -> list[LayerInfo]:
-    """Every named module with its output shape for one `size`x`size` image (one forward pass)."""
+def trace_outputs(model: VisionModel, size: int | None = None) -> list[tuple[str, tuple]]:
+    """(module name, output shape for one image) of every module call of one forward pass of a
+    `size` x `size` image, in the order the calls finish (a module that runs twice appears twice)."""
     size = size or model.input_size
-    shapes: dict[str, tuple] = {}
-    calls: dict[str, int] = {}
-    handles = []
+    order: list[tuple[str, tuple]] = []
 
     def hook_for(name):
         def hook(_m, _i, out):
-            calls[name] = calls.get(name, 0) + 1
             tensor = first_tensor(out)
-            if tensor is not None:
-                shapes[name] = tuple(tensor.shape[1:])
+            order.append((name, tuple(tensor.shape[1:]) if tensor is not None else None))
         return hook
 
-    named = [(n, m) for n, m in model.net.named_modules() if n]
+    handles = [module.register_forward_hook(hook_for(name)) for name, module in model.net.named_modules() if name]
     try:
-        for name, module in named:
-            handles.append(module.register_forward_hook(hook_for(name)))
         model(torch.full((1, 3, size, size), 0.5, device=model.device))
     finally:
         for h in handles:
             h.remove()
+    return order
+
+
+def list_layers(model: VisionModel, size: int | None = None) -> list[LayerInfo]:
+    """Every named module with its output shape for one `size`x`size` image (one forward pass)."""
+    shapes: dict[str, tuple] = {}
+    calls: dict[str, int] = {}
+    for name, shape in trace_outputs(model, size):
+        calls[name] = calls.get(name, 0) + 1
+        if shape is not None:
+            shapes[name] = shape
+    named = [(n, m) for n, m in model.net.named_modules() if n]
     reverse_alias = {v: k for k, v in model.aliases.items()}
     prefix_tokens = getattr(model.net, "num_prefix_tokens", None)
     return [LayerInfo(n, type(m).__name__, shapes.get(n), calls.get(n, 0), reverse_alias.get(n),
-                      _readable_spec(n, shapes.get(n), prefix_tokens)) for n, m in named]
+                      readable_spec(n, shapes.get(n), prefix_tokens)) for n, m in named]
 
 
 @torch.no_grad()
