@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from deepscope.cli import main
+from helpers import kill_when
 
 
 def _run(argv, capsys):
@@ -40,6 +41,26 @@ def test_rerun_skips_finished_batches(tmp_path, capsys):
     assert _run(argv, capsys)[0] == 0
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("channel_*.png")} == stamp
     assert len(json.loads((out / "results.json").read_text())) == 4
+
+
+def test_killed_render_resumes_to_the_uninterrupted_images(tmp_path):
+    """SIGKILL after the first batch, rerun: the same PNG bytes and results.json as one whole run."""
+    cmd = [sys.executable, "-m", "deepscope", "render", "--layer", "blocks.3", "--channels", "0-5", "--batch", "2",
+           "--size", "32", "--steps", "24", "--threads", "1", "--no-progress"]
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    state = killed / ".render-state.json"
+
+    def first_batch_done():
+        return bool((json.loads(state.read_text()) if state.is_file() else {}).get("units"))
+
+    code = kill_when(cmd + ["--out", str(killed)], first_batch_done, timeout=120)
+    finished = list(json.loads(state.read_text())["units"])
+    assert code == -9 and 1 <= len(finished) < 3, (code, finished)
+    for out in (killed, whole):
+        subprocess.run(cmd + ["--out", str(out)], check=True, capture_output=True)
+    assert json.loads((killed / "results.json").read_text()) == json.loads((whole / "results.json").read_text())
+    pngs = sorted(p.name for p in whole.glob("*.png"))
+    assert len(pngs) == 6 + 4 and [(killed / n).read_bytes() for n in pngs] == [(whole / n).read_bytes() for n in pngs]
 
 
 def test_class_and_neuron_objectives(tmp_path, capsys):
