@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import kill_when
 
 from deepscope.cli import main
-from helpers import kill_when
 
 
 def _run(argv, capsys):
