@@ -6,6 +6,7 @@ between two stamps is one whole step (transforms, parameterization, forward, bac
 from __future__ import annotations
 
 import contextlib
+import itertools
 import statistics
 import time
 
@@ -22,7 +23,7 @@ def step_times():
         yield gaps
     finally:
         handle.remove()
-        gaps.extend(b - a for a, b in zip(stamps, stamps[1:]))
+        gaps.extend(b - a for a, b in itertools.pairwise(stamps))
 
 
 def timed_loop(step, n: int) -> list[float]:
