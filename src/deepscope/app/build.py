@@ -25,7 +25,7 @@ from deepscope.app.weights_stage import class_weights
 from deepscope.data.images import image_files
 from deepscope.data.stream import file_listing
 from deepscope.errors import DeepscopeError
-from deepscope.jobs import write_text
+from deepscope.jobs import settings_key, write_text
 from deepscope.models import LayerSpec, layer_spec, suggest_layers
 from deepscope.models.layout import SPATIAL
 from deepscope.models.vision_model import VisionModel
@@ -52,7 +52,7 @@ def resolve_layers(model: VisionModel, cfg: SiteConfig) -> dict[str, LayerSpec]:
 
 def _files_digest(files: list[Path], folder: Path) -> str:
     """Names (relative to the image folder) and sizes: a moved site or image folder keeps its stages."""
-    return hashlib.sha256(json.dumps(file_listing(files, folder)).encode()).hexdigest()[:16]
+    return settings_key(file_listing(files, folder))
 
 
 def _read(path: Path) -> dict | None:
@@ -96,7 +96,7 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
         pages.append(("saliency.html", "Saliency"))
     if cfg.sanity_images:
         pages.append(("sanity.html", "Sanity checks"))
-    runner.run("overview", hashlib.sha256(f"{base}|{layers}|{pages}".encode()).hexdigest()[:16],
+    runner.run("overview", settings_key([base, layers, pages]),
                lambda: model_overview(model, layers, site, {"images": image_info, "pages": pages}))
     for layer in layers:
         _layer_stages(runner, model, layer, channels_of[layer], files, folder, base, cfg, progress)

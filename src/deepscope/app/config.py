@@ -1,9 +1,9 @@
 """What a site shows and how much work goes into it; every field is a `deepscope site` option."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
+
+from deepscope.jobs import settings_key
 
 DEFAULT_SALIENCY_METHODS = ("gradient", "guided-backprop", "grad-cam")
 
@@ -38,4 +38,4 @@ class SiteConfig:
         """A short hash of the named settings: a stage's output is reused only while they stay the same."""
         values = asdict(self)
         picked = {n: values[n] for n in names}
-        return hashlib.sha256(json.dumps(picked, sort_keys=True, default=list).encode()).hexdigest()[:16]
+        return settings_key(picked)
