@@ -14,6 +14,7 @@ from deepscope.render.objectives import (
 from deepscope.render.optimize import RenderResult, render, score_images
 from deepscope.render.param import PARAMS, FourierImage, MacoImage, PixelImage, make_param, register_param
 from deepscope.render.penalties import blur, l2, total_variation
+from deepscope.render.tokens import token
 from deepscope.render.transforms import (
     TRANSFORM_SETS,
     StepTransform,
@@ -52,6 +53,7 @@ __all__ = [
     "render_to_folder",
     "score_images",
     "standard_transforms",
+    "token",
     "total_variation",
     "until",
 ]
