@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
+from deepscope.attribution import attribute, method_names
+from deepscope.attribution.rollout import attention_modules, rollout_grid
 from deepscope.errors import DeepscopeError
 from deepscope.models import from_module, layer_spec
 from deepscope.models.capture import activations
@@ -69,3 +73,78 @@ def test_a_short_render_raises_every_token_objective(vit, images):
     result = render(vit, objectives, size=SIZE, steps=16, transforms=[], progress=False, seed=0)
     random_best = score_images(vit, objectives, images).amax(0)
     assert (result.scores > random_best).all(), (result.scores, random_best)
+
+
+# --- attention rollout -----------------------------------------------------------------------------
+class FixedAttention(nn.Module):
+    """Mixes tokens with a fixed (heads, N, N) attention; like timm's `Attention`, the softmax attention
+    goes through `attn_drop` only when `fused_attn` is off."""
+
+    def __init__(self, attention: torch.Tensor):
+        super().__init__()
+        self.register_buffer("attention", attention)
+        self.fused_attn = True
+        self.attn_drop = nn.Identity()
+
+    def forward(self, x):
+        attention = self.attention.expand(x.shape[0], -1, -1, -1)
+        if not self.fused_attn:
+            attention = self.attn_drop(attention)
+        return x + attention.mean(1) @ x
+
+
+class TinyViT(nn.Module):
+    """8x8 images -> a class token and 2x2 patches of 4 px -> fixed attention blocks -> 3 logits."""
+
+    num_prefix_tokens = 1
+
+    def __init__(self, attentions):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 4, 4, stride=4)
+        self.blocks = nn.Sequential(*(FixedAttention(a) for a in attentions))
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        tokens = self.patch(x).flatten(2).transpose(1, 2)
+        tokens = torch.cat([tokens.new_zeros(len(x), 1, 4), tokens], 1)
+        return self.head(self.blocks(tokens)[:, 0])
+
+
+def tiny_vit(*attentions):
+    return from_module(TinyViT(attentions), name="tiny-vit", input_size=8)
+
+
+def test_rollout_of_one_block_by_hand():
+    # head 1: the class token attends to patch 0; head 2: to itself. Head mean, row 0: [1/2, 1/2, 0, 0, 0];
+    # plus the identity and renormalized: [3/4, 1/4, 0, 0, 0]; over the 2x2 patches: [[1/4, 0], [0, 0]].
+    one, two = torch.eye(5), torch.eye(5)
+    one[0] = torch.tensor([0.0, 1, 0, 0, 0])
+    model = tiny_vit(torch.stack([one, two]))
+    grid = rollout_grid(model, torch.rand(2, 3, 8, 8))
+    torch.testing.assert_close(grid, torch.tensor([[[0.25, 0.0], [0.0, 0.0]]]).expand(2, 2, 2))
+    raw = attribute(model, torch.rand(1, 3, 8, 8), "attention-rollout").raw
+    expected = F.interpolate(torch.tensor([[[[0.25, 0.0], [0.0, 0.0]]]]), size=(8, 8), mode="bilinear")
+    torch.testing.assert_close(raw, expected)
+    assert model.net.blocks[0].fused_attn is True  # restored as it was
+
+
+def test_rollout_multiplies_through_the_layers():
+    gen = torch.Generator().manual_seed(0)
+    first, second = (torch.rand(2, 5, 5, generator=gen).softmax(-1) for _ in range(2))
+    steps = [(a.mean(0) + torch.eye(5)) / 2 for a in (first, second)]  # rows of a softmax sum to 1
+    expected = (steps[1] @ steps[0])[0, 1:].reshape(2, 2)
+    grid = rollout_grid(tiny_vit(first, second), torch.rand(1, 3, 8, 8))
+    torch.testing.assert_close(grid[0], expected)
+
+
+def test_rollout_on_a_vit_and_where_it_does_not_apply(vit, images):
+    fused = [m.fused_attn for m in attention_modules(vit.net)]
+    result = attribute(vit, images[:2], "rollout")
+    assert result.raw.shape == (2, 1, SIZE, SIZE) and (result.raw >= 0).all() and result.raw.sum() > 0
+    assert [m.fused_attn for m in attention_modules(vit.net)] == fused
+    assert "attention-rollout" in method_names(specific=True) and "attention-rollout" not in method_names()
+    cnn = from_module(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(3)), name="cnn")
+    with pytest.raises(DeepscopeError, match="model 'cnn' has none: use grad-cam"):
+        attribute(cnn, torch.rand(1, 3, 16, 16), "attention-rollout", target=0)
+    with pytest.raises(DeepscopeError, match="explains classes only"):
+        attribute(vit, images[:1], "attention-rollout", target=channel(BLOCK, 0))

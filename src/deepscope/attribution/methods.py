@@ -29,6 +29,8 @@ from captum.attr import (
 )
 
 from deepscope.attribution.cam_layer import output_spec
+from deepscope.attribution.rollout import SUMMARY as ROLLOUT_SUMMARY
+from deepscope.attribution.rollout import attention_rollout
 from deepscope.errors import DeepscopeError, unknown_name_error
 from deepscope.models.capture import first_tensor
 from deepscope.models.rectifiers import override_rectifiers
@@ -44,6 +46,7 @@ class Method:
     defaults: dict = field(default_factory=dict)
     display: str = "abs"  # how a picture shows it: "abs" (sum_c |a|) or "positive" (relu of sum_c a)
     objectives: bool = True  # can explain a render objective (forward returns (B,) scores, target None)
+    only_for: str = ""  # the models it needs when not every model ("attention models"); not in method_names()
 
 
 def _gradient(forward, images, target, opts):
@@ -171,10 +174,13 @@ register_method("guided-grad-cam", _guided_grad_cam, uses_layer=True, aliases=("
                 summary="guided backprop times the upsampled Grad-CAM map")
 register_method("occlusion", _occlusion, summary="drop of the class logit when a grey square hides each region",
                 defaults={"window": None, "stride": None, "baseline": 0.5, "batch": 16}, display="positive")
+register_method("attention-rollout", Method("attention-rollout", attention_rollout, ROLLOUT_SUMMARY, objectives=False,
+                                            only_for="attention models"), aliases=("rollout",))
 
 
-def method_names() -> list[str]:
-    return METHODS.names()
+def method_names(*, specific: bool = False) -> list[str]:
+    """The methods for every model; with `specific`, also those for some models only (attention rollout)."""
+    return [name for name, method in METHODS.items() if specific or not method.only_for]
 
 
 def get_method(name: str) -> Method:
