@@ -148,3 +148,17 @@ def test_rollout_on_a_vit_and_where_it_does_not_apply(vit, images):
         attribute(cnn, torch.rand(1, 3, 16, 16), "attention-rollout", target=0)
     with pytest.raises(DeepscopeError, match="explains classes only"):
         attribute(vit, images[:1], "attention-rollout", target=channel(BLOCK, 0))
+
+
+# --- deconvnet ---------------------------------------------------------------------------------------
+def test_deconvnet_on_a_transformer_is_a_clear_error(vit, images):
+    from deepscope.examples.deconv import deconv_problem, project_units
+
+    problem = deconv_problem(vit, BLOCK)
+    assert "ReLU-family rectifiers" in problem and "tokens 17 = 1 prefix + 4x4 patches" in problem
+    with pytest.raises(DeepscopeError, match="layer 'blocks.1'.*--deconv 0"):
+        project_units(vit, BLOCK, images[:1], [0], [(1, 1)])
+    assert project_units(vit, BLOCK, images[:1], [0], [(1, 1)], rule=None).shape == (1, 3, SIZE, SIZE)
+    cnn = from_module(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3)), name="cnn", input_size=16)
+    assert deconv_problem(cnn, "2") is None and deconv_problem(cnn, "0") is not None
+    assert (project_units(cnn, "2", torch.rand(1, 3, 16, 16), [1], [(3, 3)]) != 0).any()

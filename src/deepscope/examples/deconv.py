@@ -4,6 +4,8 @@ Backward from one unit (all other activations of the layer zeroed) with every re
 the deconvnet rule (relu of the incoming gradient, the forward mask ignored), through ReLU6 and
 functional relu as well (`override_rectifiers`). Max-pool switches and transposed convolutions are
 the ordinary autograd backward. `rule=None` gives the plain gradient, for comparison.
+A network with no such rectifier before the layer (a transformer's GELUs) has no deconvnet: the
+projection would be the plain gradient, so it is a clear error (`deconv_problem` says so beforehand).
 """
 from __future__ import annotations
 
@@ -12,11 +14,43 @@ from collections.abc import Sequence
 
 import torch
 
+from deepscope.errors import DeepscopeError
 from deepscope.models.capture import capture
-from deepscope.models.layout import layer_spec
-from deepscope.models.rectifiers import override_rectifiers
+from deepscope.models.layout import LayerSpec, layer_spec
+from deepscope.models.rectifiers import bounds, override_rectifiers
 from deepscope.models.vision_model import VisionModel
 from deepscope.render.optimize import frozen
+
+
+class _CountingRectifiers(override_rectifiers):
+    """`override_rectifiers` that also counts the rectifier calls it sees."""
+
+    def __init__(self, rule: str):
+        super().__init__(rule)
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if bounds(func, args, kwargs or {}) is not None:
+            self.calls += 1
+        return super().__torch_function__(func, types, args, kwargs)
+
+
+def _no_rectifiers_message(model: VisionModel, spec: LayerSpec) -> str:
+    return (f"deconvnet projections need ReLU-family rectifiers (ReLU, ReLU6) between the input and the layer; "
+            f"model {model.name!r} reaches layer {spec.layer!r} ({spec.describe()}) through none (GELU or other "
+            "smooth activations, as in a transformer), so the projection would be the plain gradient. Leave the "
+            "projections out (--deconv 0) or explain the unit with `deepscope saliency` (gradient, "
+            "integrated-gradients, grad-cam)")
+
+
+def deconv_problem(model: VisionModel, layer: str, size: int | None = None) -> str | None:
+    """Why deconvnet projections do not apply to `layer` (no rectifier before it), or None when they do."""
+    size = size or model.input_size
+    counting = _CountingRectifiers("deconvnet")
+    probe = torch.full((1, 3, size, size), 0.5, device=model.device, requires_grad=True)
+    with frozen(model), counting, capture(model, [layer], truncate=True) as cap:
+        cap(probe)
+    return None if counting.calls else _no_rectifiers_message(model, layer_spec(model, layer, size))
 
 
 def project_units(model: VisionModel, layer: str, images: torch.Tensor, channels: Sequence[int],
@@ -24,17 +58,20 @@ def project_units(model: VisionModel, layer: str, images: torch.Tensor, channels
                   batch_size: int = 16) -> torch.Tensor:
     """(n, 3, H, W) projection into input space of unit (channels[i], positions[i]) for images[i].
 
-    `positions` are (y, x) in the layer's grid (`models.layout`; ignored for vector layers).
+    `positions` are (y, x) in the layer's grid (`models.layout`; ignored for vector layers). A layer with
+    no rectifier before it is a clear error for the deconvnet and guided rules.
     """
     spec = layer_spec(model, layer, images.shape[-1])
     spec.check_channels(channels)
     out = []
-    context = override_rectifiers(rule) if rule else contextlib.nullcontext()
+    context = _CountingRectifiers(rule) if rule else contextlib.nullcontext()
     with frozen(model), context, capture(model, [layer], truncate=True, canonical=True) as cap:
         for start in range(0, len(images), batch_size):
             x = images[start:start + batch_size].to(model.device).clone().requires_grad_(True)
             n = len(x)
             act = cap(x)[layer]
+            if rule and not context.calls:
+                raise DeepscopeError(_no_rectifiers_message(model, spec))
             rows = torch.arange(n, device=act.device)
             chans = torch.as_tensor(list(channels[start:start + n]), device=act.device)
             if not spec.spatial:
