@@ -12,11 +12,12 @@ from helpers import SITE_LAYER as LAYER
 from helpers import tiny_config, tiny_site
 from PIL import Image
 
-from deepscope.app import build_site
+from deepscope.app import SiteConfig, build_site
 from deepscope.app.default_images import PHOTOS, write_default_images
 from deepscope.app.tiles import pyramid
 from deepscope.app.weights_stage import class_weights, logit_weights
 from deepscope.cli import main
+from deepscope.errors import DeepscopeError
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +160,42 @@ def test_default_images_ship_with_dependencies(tmp_path):
 def test_cli_rejects_bad_input(argv, message, tmp_path, capsys):
     assert main(["site", "--out", str(tmp_path / "s"), "--no-progress", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_site_of_a_vit_token_layer_and_a_vector_layer(tmp_path):
+    """A small random-weight ViT: the token block gets every view, the class-token vector feature
+    visualizations, whole-image examples and class weights, and a note instead of the atlas."""
+    from dataclasses import replace
+
+    import timm
+
+    from deepscope.app.site_layers import pooled_source
+    from deepscope.models import from_module, layer_spec
+
+    torch.manual_seed(0)
+    net = timm.create_model("vit_tiny_patch16_224", pretrained=False, dynamic_img_size=True, dynamic_img_pad=True,
+                            img_size=64, depth=3)
+    vit = from_module(net, name="vit_tiny_patch16_224", input_size=64)
+    cfg = replace(tiny_config(), layers=["blocks.1", "fc_norm"], saliency_methods=("grad-cam", "attention-rollout"),
+                  sanity_images=0)
+    summary = build_site(vit, tmp_path, cfg, progress=False)
+    assert "atlas/blocks.1" in summary["stages_run"] and "atlas/fc_norm" not in summary["stages_run"]
+    layer = lambda name, what: json.loads((tmp_path / "layers" / name / "data" / f"{what}.json").read_text())
+    assert layer("blocks.1", "atlas")["activations"] == 20 * 4
+    assert not (tmp_path / "layers" / "fc_norm" / "data" / "atlas.json").exists()
+    for name in ("blocks.1", "fc_norm"):
+        examples = layer(name, "examples")
+        assert all(len(examples["units"][str(c)]) == 4 for c in CHANNELS)
+        assert all((tmp_path / "layers" / name / "units" / f"{c}.html").is_file() for c in CHANNELS)
+    assert layer("fc_norm", "examples")["kind"] == "vector" and layer("fc_norm", "weights")["feeds_logits"]
+    page = (tmp_path / "layers" / "fc_norm" / "index.html").read_text()
+    assert "No atlas for a vector layer" in page and "vector 192" in page
+    assert "tokens 17 = 1 prefix + 4x4 patches" in (tmp_path / "layers" / "blocks.1" / "index.html").read_text()
+    assert pooled_source(vit, layer_spec(vit, "fc_norm")) is None  # the class token, not a mean of the patches
+
+
+def test_site_refuses_a_global_pool_with_the_layer_it_pools(model):
+    from deepscope.app.site_layers import resolve_layers
+
+    with pytest.raises(DeepscopeError, match="spatial mean of the convolutional feature map 'bn2'.*--layers bn2"):
+        resolve_layers(model, SiteConfig(layers=["global_pool"]))

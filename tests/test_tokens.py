@@ -162,3 +162,13 @@ def test_deconvnet_on_a_transformer_is_a_clear_error(vit, images):
     cnn = from_module(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3)), name="cnn", input_size=16)
     assert deconv_problem(cnn, "2") is None and deconv_problem(cnn, "0") is not None
     assert (project_units(cnn, "2", torch.rand(1, 3, 16, 16), [1], [(3, 3)]) != 0).any()
+
+
+def test_diversity_on_a_vector_layer_is_the_gram_formula():
+    from deepscope.render import diversity
+
+    vectors = torch.randn(3, 6, generator=torch.Generator().manual_seed(0))
+    grams = F.normalize(torch.einsum("bi,bj->bij", vectors, vectors).flatten(1), dim=1)
+    sims = grams @ grams.T
+    expected = -(sims.sum(1) - sims.diagonal()) / 3
+    torch.testing.assert_close(diversity("v")({"v": vectors}), expected)

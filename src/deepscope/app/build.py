@@ -19,6 +19,7 @@ from deepscope.app.layer_pages import write_layer_pages
 from deepscope.app.overview import model_overview
 from deepscope.app.paths import layer_data, work_dir
 from deepscope.app.saliency_stage import saliency_maps, sanity_checks
+from deepscope.app.site_layers import resolve_layers
 from deepscope.app.site_pages import write_site_pages
 from deepscope.app.stages import StageRunner
 from deepscope.app.weights_stage import class_weights
@@ -26,28 +27,11 @@ from deepscope.data.images import image_files
 from deepscope.data.stream import file_listing
 from deepscope.errors import DeepscopeError
 from deepscope.jobs import settings_key, write_text
-from deepscope.models import LayerSpec, layer_spec, suggest_layers
-from deepscope.models.layout import SPATIAL
+from deepscope.models import LayerSpec, layer_spec
 from deepscope.models.vision_model import VisionModel
 from deepscope.viz.output import prepare_output_dir
 
 DEFAULT_SET_POSITIONS = 8  # 30 default images x 8 positions = 240 activations for the atlas
-
-
-def resolve_layers(model: VisionModel, cfg: SiteConfig) -> dict[str, LayerSpec]:
-    """{layer: its layout} of the layers to show; each must be spatial (a map or patch tokens)."""
-    if cfg.layers:
-        names = cfg.layers
-    else:  # a middle and a late block
-        spread = suggest_layers(model, 5)
-        names = list(dict.fromkeys([spread[len(spread) // 2], spread[-1]]))
-    specs = {}
-    for name in names:
-        model.resolve(name)
-        spec = layer_spec(model, name).require(*SPATIAL, method="the site")
-        spec.check_channels(cfg.channels)
-        specs[name] = spec
-    return specs
 
 
 def _files_digest(files: list[Path], folder: Path) -> str:
@@ -134,7 +118,8 @@ def _site_images(site: Path, images, cfg: SiteConfig) -> tuple[Path, list[Path],
 
 def _layer_stages(runner: StageRunner, model: VisionModel, layer: str, chans: list[int], files: list[Path],
                   folder: Path, base: str, cfg: SiteConfig, progress: bool) -> None:
-    """The four stages of one layer: feature visualizations, dataset examples, class weights, atlas."""
+    """The four stages of one layer: feature visualizations, dataset examples, class weights, atlas (maps and
+    tokens only)."""
     site = runner.site
     key = f"{base}|{layer}|{chans}|"
     runner.run(f"fv/{layer}", key + cfg.key("fv_size", "fv_steps", "variants", "seed"),
@@ -142,7 +127,7 @@ def _layer_stages(runner: StageRunner, model: VisionModel, layer: str, chans: li
     runner.run(f"examples/{layer}", key + cfg.key("top", "limit", "batch_size"),
                partial(unit_examples, model, layer, chans, files, site, cfg, progress))
     runner.run(f"weights/{layer}", key, partial(class_weights, model, layer, chans, site))
-    if cfg.atlas:
+    if cfg.atlas and layer_spec(model, layer).spatial:  # a vector has no positions to lay out
         runner.run(f"atlas/{layer}", f"{base}|{layer}|" + cfg.key(
             "limit", "atlas_grid", "atlas_positions", "atlas_layout", "atlas_threshold", "icon_size",
             "icon_steps", "seed", "batch_size"), partial(layer_atlas, model, layer, folder, site, cfg, progress))
@@ -160,7 +145,7 @@ def write_pages(site: Path, layers: list[str], specs: dict[str, LayerSpec], cfg:
     sanity = _read(site / "sanity" / "sanity.json") if cfg.sanity_images else None
     write_site_pages(site, info, model, saliency, sanity)
     for layer in layers:
-        write_layer_pages(site, info, layer, specs[layer].shape, _read(layer_data(site, layer, "fv")),
+        write_layer_pages(site, info, layer, specs[layer], _read(layer_data(site, layer, "fv")),
                           _read(layer_data(site, layer, "examples")),
                           _read(layer_data(site, layer, "atlas")) if cfg.atlas else None,
                           _read(layer_data(site, layer, "weights")) or {})

@@ -8,6 +8,7 @@ from deepscope.app.config import SiteConfig
 from deepscope.app.crops import Cropper
 from deepscope.app.paths import layer_data, layer_dir, layer_slug, work_dir
 from deepscope.examples import dataset_examples, receptive_field
+from deepscope.models.layout import layer_spec
 from deepscope.models.vision_model import VisionModel
 from deepscope.viz.output import write_atomic
 
@@ -30,7 +31,7 @@ def unit_examples(model: VisionModel, layer: str, channels: list[int], files: li
                               "mean": round(ex["mean"], 4), "position": ex["position"], "crop": name})
         units[str(c)] = shown
     rf = report["receptive_field"]
-    summary = {"layer": layer, "top": cfg.top, "score": report["score"], "images": report["files"]["read"],
+    summary = {"layer": layer, "kind": layer_spec(model, layer).kind, "top": cfg.top, "score": report["score"], "images": report["files"]["read"],
                "receptive_field": {"size": rf["size"], "stride": rf["stride"]}, "units": units}
     path = layer_data(site, layer, "examples")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,20 +5,28 @@ from pathlib import Path
 
 from deepscope.app.html import SiteInfo, embed_json, esc, write_page
 from deepscope.app.paths import layer_page, unit_page
+from deepscope.models.layout import LayerSpec
 
 
-def layer_body(layer: str, shape, fv: dict, atlas: dict | None, weights: dict) -> str:
+def layer_body(layer: str, spec: LayerSpec, fv: dict, atlas: dict | None, weights: dict) -> str:
     tiles = []
     for c, unit in fv["units"].items():
         tiles.append(f'<a class="tile unit" href="units/{esc(c)}.html"><img src="{esc(unit["image"])}" '
                      f'alt="unit {esc(c)}" loading="lazy"><div class="cap">unit {esc(c)}</div></a>')
     feeds = "Its units feed the logits (class weights on the unit pages)." if weights.get("feeds_logits") else ""
-    intro = (f'<p class="muted">Output shape <code>{esc(tuple(shape) if shape else "?")}</code>; '
+    intro = (f'<p class="muted">Output shape <code>{esc(tuple(spec.shape))}</code> ({esc(spec.describe())}); '
              f'{len(fv["units"])} units shown, each rendered at {fv["size"]} px for {fv["steps"]} steps. {feeds}</p>')
     parts = [intro, '<h2>Feature visualizations</h2>', f'<div class="grid fv-grid">{"".join(tiles)}</div>']
     parts.append("<h2>Activation atlas</h2>")
-    parts.append(atlas_section(atlas) if atlas else '<p class="muted">No atlas for this layer (built with --no-atlas).</p>')
+    parts.append(atlas_section(atlas) if atlas else f'<p class="muted">{no_atlas_note(spec)}</p>')
     return "\n".join(parts)
+
+
+def no_atlas_note(spec: LayerSpec) -> str:
+    if spec.kind == "vector":
+        return ("No atlas for a vector layer: each image gives one activation vector, with no positions to lay "
+                "out or receptive fields to crop; the unit pages show whole images.")
+    return "No atlas for this layer (built with --no-atlas)."
 
 
 def atlas_section(atlas: dict) -> str:
@@ -68,9 +76,10 @@ def examples_section(c: int, examples: dict | None) -> str:
                     f'<figcaption class="cap">#{e["rank"]} {esc(e["image"])}<br>max {e["score"]:.3g}</figcaption></figure>'
                     for e in shown)
     rf = examples["receptive_field"]
+    how = ("the unit's value; each picture is the whole image" if examples.get("kind") == "vector" else
+           f'the spatial max of the channel; each crop is the receptive field ({rf["size"]} px) of the strongest position')
     return (f'<h2>Top {len(shown)} dataset examples</h2><p class="muted">Out of {examples["images"]} images, ranked by '
-            f'the spatial max of the channel; each crop is the receptive field ({rf["size"]} px) of the strongest '
-            f'position.</p><div class="grid examples" style="--cell: 120px">{tiles}</div>')
+            f'{how}.</p><div class="grid examples" style="--cell: 120px">{tiles}</div>')
 
 
 def weights_section(c: int, weights: dict) -> str:
@@ -89,9 +98,9 @@ def weights_section(c: int, weights: dict) -> str:
             f'<table><tr><th>most negative</th><th></th><th></th></tr>{rows(entry["negative"], "neg")}</table></div>')
 
 
-def write_layer_pages(site: Path, info: SiteInfo, layer: str, shape, fv: dict, examples: dict | None,
+def write_layer_pages(site: Path, info: SiteInfo, layer: str, spec: LayerSpec, fv: dict, examples: dict | None,
                       atlas: dict | None, weights: dict) -> None:
-    write_page(site, layer_page(layer), info, f"Layer {layer}", layer_body(layer, shape, fv, atlas, weights),
+    write_page(site, layer_page(layer), info, f"Layer {layer}", layer_body(layer, spec, fv, atlas, weights),
                scripts=["atlas.js"] if atlas else None)
     channels = [int(c) for c in fv["units"]]
     for i, c in enumerate(channels):

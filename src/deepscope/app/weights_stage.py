@@ -1,4 +1,5 @@
-"""Class weights of units that feed the logits directly (layer -> global average pool -> linear).
+"""Class weights of units that feed the logits directly (layer -> global average pool -> linear, or a
+vector layer -> linear).
 
 The link is checked numerically, not guessed from names: the final `nn.Linear` applied to the
 spatial mean of the layer's activations (over its canonical grid: a map's positions, a token layer's
@@ -22,7 +23,7 @@ TOP = 10
 
 
 def logit_weights(model: VisionModel, layer: str) -> torch.Tensor | None:
-    """(classes, channels) weights when `layer` reaches the logits as pool -> linear, else None."""
+    """(classes, channels) weights when `layer` reaches the logits as pool -> linear (a vector: linear), else None."""
     found = classifier_head(model)
     if found is None:
         return None
@@ -30,12 +31,12 @@ def logit_weights(model: VisionModel, layer: str) -> torch.Tensor | None:
     gen = torch.Generator().manual_seed(0)
     probe = torch.rand(2, 3, model.input_size, model.input_size, generator=gen).to(model.device)
     spec = layer_spec(model, layer)
-    if not spec.spatial or spec.channels != head.in_features:
+    if spec.channels != head.in_features:
         return None
     with torch.no_grad():
-        grid = activations(model, probe, [layer], canonical=True)[layer]
+        acts = activations(model, probe, [layer], canonical=True)[layer]
         logits = model(probe)
-        predicted = head(grid.mean((2, 3)))
+        predicted = head(acts.mean((2, 3)) if spec.spatial else acts.flatten(1))
     if logits.shape != predicted.shape or not torch.allclose(logits, predicted, rtol=1e-3, atol=1e-3):
         return None
     return head.weight.detach().cpu()

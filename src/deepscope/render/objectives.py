@@ -223,14 +223,19 @@ def direction_cossim(layer: str, vector: torch.Tensor, power: float = 2.0, *, x:
 def diversity(layer: str) -> Objective:
     """−Σ_{b≠a} cos(G_a, G_b) / B per image a: higher when the batch's Gram matrices differ.
 
-    Add it to the batch's objective with a weight (Olah et al.: channel + 1e2 · diversity).
+    Add it to the batch's objective with a weight (Olah et al.: channel + 1e2 · diversity). On a vector
+    layer G = v vᵀ, so cos(G_a, G_b) = cos(v_a, v_b)², computed without the C x C matrices.
     """
     def fn(acts):
         act = acts[layer]
-        flat = act.flatten(2)  # B, C, HW
-        grams = torch.bmm(flat, flat.transpose(1, 2)).flatten(1)
-        grams = torch.nn.functional.normalize(grams, dim=1, eps=1e-10)
-        sims = grams @ grams.T
+        if act.dim() == 2:
+            unit = torch.nn.functional.normalize(act, dim=1, eps=1e-10)
+            sims = (unit @ unit.T).pow(2)
+        else:
+            flat = act.flatten(2)  # B, C, HW
+            grams = torch.bmm(flat, flat.transpose(1, 2)).flatten(1)
+            grams = torch.nn.functional.normalize(grams, dim=1, eps=1e-10)
+            sims = grams @ grams.T
         batch = act.shape[0]
         return -(sims.sum(1) - sims.diagonal()) / batch
     return _Fn([layer], fn, f"diversity({layer})")
