@@ -12,8 +12,11 @@ from deepscope.models import DEFAULT_MODEL, VisionModel, load_model
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"model name: {DEFAULT_MODEL} (offline default), efficientnet_lite1, googlenet, "
-                             "or any torchvision/timm name")
+                             "any torchvision/timm name (vit_tiny_patch16_224, swin_tiny_patch4_window7_224 ...), "
+                             "or open_clip:ARCH[:TAG] with open_clip installed")
     parser.add_argument("--weights", help="local state-dict file, for machines that cannot download weights")
+    parser.add_argument("--no-pretrained", dest="pretrained", action="store_false",
+                        help="build the architecture with random weights (offline work, tests)")
     parser.add_argument("--device", default=None, help="cpu (default), cuda, cuda:1, mps ...")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
 
@@ -24,7 +27,7 @@ def model_from_args(args) -> VisionModel:
     device = args.device
     if device and device.startswith("cuda") and not torch.cuda.is_available():
         raise DeepscopeError(f"--device {device} asked for, but no CUDA GPU is available; use --device cpu")
-    return load_model(args.model, weights=args.weights, device=device)
+    return load_model(args.model, weights=args.weights, pretrained=getattr(args, "pretrained", True), device=device)
 
 
 def parse_index_list(text: str, what: str = "channels") -> list[int]:

@@ -1,6 +1,7 @@
 """`VisionModel`: a network plus its input normalization, addressed by layer names."""
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import torch
@@ -18,6 +19,7 @@ class VisionModel(nn.Module):
 
     `aliases` maps extra names (e.g. the paper's `mixed4c`) to module names of `net`.
     `classes` holds the output class names when the model is a classifier.
+    `fixed_size`: the only input size the network takes, for networks fixed to one (see `accepted_size`).
     """
 
     def __init__(
@@ -30,6 +32,7 @@ class VisionModel(nn.Module):
         input_size: int = 224,
         classes: Sequence[str] | None = None,
         aliases: dict[str, str] | None = None,
+        fixed_size: int | None = None,
     ):
         super().__init__()
         self.net = net.eval()
@@ -39,6 +42,8 @@ class VisionModel(nn.Module):
         self.input_size = input_size
         self.classes = list(classes) if classes is not None else None
         self.aliases = dict(aliases or {})
+        self.fixed_size = fixed_size
+        self._size_notes: set[int] = set()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits for images in [0, 1], shape (B, 3, H, W)."""
@@ -70,6 +75,16 @@ class VisionModel(nn.Module):
     def module(self, name: str) -> nn.Module:
         """The `nn.Module` a layer name (or alias) refers to."""
         return dict(self.net.named_modules())[self.resolve(name)]
+
+    def accepted_size(self, size: int) -> int:
+        """`size`, or the model's fixed size (with a one-line note on stderr, once) when it takes no other."""
+        if self.fixed_size is None or size == self.fixed_size:
+            return size
+        if size not in self._size_notes:
+            self._size_notes.add(size)
+            print(f"note: {self.name} takes {self.fixed_size}x{self.fixed_size} inputs only; using "
+                  f"{self.fixed_size} px instead of {size}", file=sys.stderr)
+        return self.fixed_size
 
     def class_index(self, label: str | int) -> int:
         """Index of a class given its index, its name, or a unique part of its name."""

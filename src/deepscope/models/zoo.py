@@ -10,6 +10,8 @@ from deepscope.errors import DeepscopeError, unknown_name_error
 from deepscope.models.classes import classes_for
 from deepscope.models.efficientnet_lite import OFFLINE_MODELS, build_efficientnet_lite
 from deepscope.models.heads import classifier_head
+from deepscope.models.open_clip_models import build_open_clip, is_open_clip_name
+from deepscope.models.timm_models import Architecture, create_timm, timm_architecture, torchvision_fixed_size
 from deepscope.models.vision_model import VisionModel
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -39,24 +41,33 @@ def load_model(
 ) -> VisionModel:
     """A `VisionModel` for `name`, in eval mode, on `device` (default CPU).
 
-    `weights` is a local state-dict file, for machines that cannot download the usual weights.
+    `name`: efficientnet_lite0/1 (offline), any torchvision or timm model name, or `open_clip:ARCH[:TAG]`
+    (when open_clip is installed). `weights` is a local state-dict file, for machines that cannot
+    download the usual weights; `pretrained=False` builds the architecture with random weights (the
+    same ones on every call).
     """
-    if name in OFFLINE_MODELS:
-        net, mean, std, size = build_efficientnet_lite(name)
-        aliases = {}
-    else:
-        net, mean, std, size = _build_online(name, weights, pretrained)
-        aliases = GOOGLENET_ALIASES if name == "googlenet" else {}
-    if weights is not None and name in OFFLINE_MODELS:
-        net.load_state_dict(_read_state_dict(weights))
-    model = VisionModel(
-        net, mean, std, name=name, input_size=size, classes=classes_for(_num_outputs(net)), aliases=aliases
-    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # random weights (pretrained=False) are the same on every call
+        arch = _build(name, weights, pretrained)
+    aliases = GOOGLENET_ALIASES if name == "googlenet" else {}
+    model = VisionModel(arch.net, arch.mean, arch.std, name=name, input_size=arch.size,
+                        classes=classes_for(_num_outputs(arch.net)), aliases=aliases, fixed_size=arch.fixed_size)
     return model.to(device or "cpu").eval()
 
 
-def _build_online(name: str, weights, pretrained: bool):
-    """torchvision first, then timm; weights through their own download mechanisms."""
+def _build(name: str, weights, pretrained: bool) -> Architecture:
+    if name in OFFLINE_MODELS and not pretrained and weights is None:
+        return timm_architecture(create_timm("tf_" + name, False))  # the same network, random weights
+    if name in OFFLINE_MODELS:
+        arch = Architecture(*build_efficientnet_lite(name))
+        if weights is not None:
+            arch.net.load_state_dict(_read_state_dict(weights))
+        return arch
+    return _build_online(name, weights, pretrained)
+
+
+def _build_online(name: str, weights, pretrained: bool) -> Architecture:
+    """torchvision first, then timm, then open_clip; weights through their own download mechanisms."""
     import timm
     import torchvision
 
@@ -64,12 +75,12 @@ def _build_online(name: str, weights, pretrained: bool):
     try:
         if name in torchvision.models.list_models():
             return _build_torchvision(name, fetch, weights)
-        if timm.is_model(name):
-            net = timm.create_model(name, pretrained=fetch)
+        if timm.is_model(name) or is_open_clip_name(name):
+            arch = build_open_clip(name, fetch) if is_open_clip_name(name) else timm_architecture(
+                create_timm(name, fetch))
             if weights is not None:
-                net.load_state_dict(_read_state_dict(weights))
-            cfg = timm.data.resolve_data_config({}, model=net)
-            return net, tuple(cfg["mean"]), tuple(cfg["std"]), int(cfg["input_size"][-1])
+                arch.net.load_state_dict(_read_state_dict(weights))
+            return arch
     except DeepscopeError:
         raise
     except (OSError, RuntimeError) as err:
@@ -78,11 +89,12 @@ def _build_online(name: str, weights, pretrained: bool):
         raise DeepscopeError(
             f"could not fetch the pretrained weights of {name!r} ({type(err).__name__}: {err}). "
             "Without a network connection, download the state dict on another machine and pass it "
-            "with --weights FILE (Python: load_model(name, weights=FILE))"
+            "with --weights FILE (Python: load_model(name, weights=FILE)), or build the architecture "
+            "with random weights: --no-pretrained (Python: pretrained=False)"
         ) from err
     raise unknown_name_error(
-        "model", name, available_models(), "any torchvision or timm model name, or efficientnet_lite0/1"
-    )
+        "model", name, available_models(),
+        "any torchvision or timm model name, efficientnet_lite0/1, or open_clip:ARCH with open_clip installed")
 
 
 def _build_torchvision(name: str, fetch: bool, weights):
@@ -101,7 +113,7 @@ def _build_torchvision(name: str, fetch: bool, weights):
     size = int(preset.crop_size[0]) if hasattr(preset, "crop_size") else 224
     mean = tuple(getattr(preset, "mean", IMAGENET_MEAN))
     std = tuple(getattr(preset, "std", IMAGENET_STD))
-    return net, mean, std, size
+    return Architecture(net, mean, std, size, torchvision_fixed_size(net, size))
 
 
 def _read_state_dict(path) -> dict:

@@ -135,10 +135,12 @@ def render(
     - `attempts`: render each objective this many times and keep the best (highest final score).
     - `redirect_steps`: first steps with the redirected ReLU gradient (wakes dead units).
     Objectives read layers in their canonical layout, and `"input"` (the images the model sees).
-    Same seed, same images. The final score is measured on the untransformed image.
+    Same seed, same images. The final score is measured on the untransformed image. A model fixed to
+    one input size renders at that size (`VisionModel.accepted_size`, a note on stderr).
     """
     objectives = [objectives] if isinstance(objectives, Objective) else list(objectives)
     _check_args(size, steps, objectives)
+    size = model.accepted_size(size)
     generator = torch.Generator().manual_seed(seed)
     group, batch = images_per_objective, len(objectives) * images_per_objective * attempts
     image_param, entry = _image_param(param, batch, size, generator, model.device)

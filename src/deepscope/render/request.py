@@ -61,7 +61,7 @@ class RenderRequest:
         channels = list(channels or DEFAULT_CHANNELS)
         for layer in layers:
             model.resolve(layer)
-            layer_spec(model, layer, self.size or UNIT_SIZE).check_channels(channels)
+            layer_spec(model, layer, model.accepted_size(self.size or UNIT_SIZE)).check_channels(channels)
             make = neuron if self.neuron else channel
             objectives = [make(layer, c) for c in channels]
             if self.diversity >= 2:
