@@ -1,7 +1,7 @@
 """Benchmark: deepscope's `render` against Lucent, dreamlens and the bare forward+backward floor.
 
-One process, one model (the embedded EfficientNet-Lite0, normalization mean = std = 0.5 for all),
-one layer. Two parts, both written to bench/results/render.json (resumable with --resume):
+One process, one model (`--model`, default the embedded EfficientNet-Lite0, normalization mean = std
+= 0.5 for all; `--model vit_tiny_patch16_224 --no-pretrained` times a ViT's token layer), one layer. Two parts, both written to bench/results/render.json (resumable with --resume):
 
 - timing: seconds per channel per optimization step at `--size` px, batch 16 and batch 1; the
   libraries run round-robin in `--repeats` rounds of short renders, each step timed inside the
@@ -42,6 +42,9 @@ PEERS = ("lucent", "dreamlens", "dreamlens_neurons")
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="efficientnet_lite0", help="any name `load_model` knows (e.g. vit_tiny_patch16_224)")
+    p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
+                   help="random weights (timing only: the quality section is skipped)")
     p.add_argument("--layer", default="blocks.4")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--libs", default="deepscope,lucent,dreamlens,dreamlens_neurons",
@@ -56,9 +59,15 @@ def parse_args(argv=None):
     p.add_argument("--photo-sizes", default="224,128", help="photo input sizes (resize + centre crop)")
     p.add_argument("--skip-timing", action="store_true")
     p.add_argument("--skip-quality", action="store_true")
-    p.add_argument("--out", default=str(RESULTS / "render.json"))
+    p.add_argument("--out", default=None, help="default: bench/results/render.json (render_<model>.json for others)")
     p.add_argument("--resume", action="store_true", help="keep sections already in --out (same config)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.out is None:
+        args.out = str(RESULTS / ("render.json" if args.model == "efficientnet_lite0" else f"render_{args.model}.json"))
+    if not args.pretrained and not args.skip_quality:
+        print("random weights: the quality section (renders against photos) is skipped", flush=True)
+        args.skip_quality = True
+    return args
 
 
 def index_range(text: str) -> list[int]:
@@ -172,7 +181,8 @@ def run_quality(args, model, lib: str, photos: dict) -> tuple[dict, torch.Tensor
 # --- report -------------------------------------------------------------------------------------
 def print_report(data: dict) -> None:
     env = data["sections"].get("environment", {})
-    print(f"\n== render benchmark ({env.get('threads')} thread(s), load at start "
+    print(f"\n== render benchmark: {data['config'].get('model')} {data['config'].get('layer')} "
+          f"({env.get('threads')} thread(s), load at start "
           f"{env.get('load_avg_at_start')}, {env.get('date')}) ==")
     for key in sorted(k for k in data["sections"] if k.startswith("timing.")):
         t = data["sections"][key]
@@ -211,9 +221,11 @@ def main(argv=None) -> None:
     if unknown:
         sys.exit(f"unknown --libs {unknown}; choose from {', '.join(RUNNERS)}")
     config = {k: v for k, v in vars(args).items() if k not in ("resume", "skip_timing", "skip_quality", "out")}
+    if args.model == "efficientnet_lite0" and args.pretrained:  # the configuration of earlier results files
+        del config["model"], config["pretrained"]
     config["threads"] = threads
     results = Results(Path(args.out), config, args.resume)
-    model = load_model("efficientnet_lite0")
+    model = load_model(args.model, pretrained=args.pretrained)
     if not results.has("environment"):
         env = environment(threads)
         env["floor_truncation_max_abs_diff"] = check_truncation(model, args.layer, args.size)
@@ -237,7 +249,7 @@ def main(argv=None) -> None:
                 continue
             print(f"quality {lib} ({args.quality_steps} steps) ...", flush=True)
             entry, images = run_quality(args, model, lib, photos)
-            sheet = Path(args.out).with_name(f"render_{lib}.png")
+            sheet = Path(args.out).with_name(f"{Path(args.out).stem}_{lib}.png")
             contact_sheet(images, [f"ch{c} {r:.2f}x" for c, r in zip(entry["channels"], entry["ratio"])],
                           columns=len(images)).save(sheet)
             entry["sheet"] = sheet.name

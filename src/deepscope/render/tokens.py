@@ -28,7 +28,7 @@ def token_vector(acts: dict, layer: str, index: int) -> torch.Tensor:
                              " (use channel() or neuron(); `deepscope layers` shows each layer's layout)")
     count, (h, w) = prefix.shape[1], grid.shape[-2:]
     if not 0 <= index < count + h * w:
-        prefix_words = f"; 0..{count - 1} are the prefix tokens" if count else ""
+        prefix_words = {0: "", 1: "; 0 is the prefix token"}.get(count, f"; 0..{count - 1} are the prefix tokens")
         raise DeepscopeError(f"token {index} is out of range: layer {layer!r} gives {_layout_words(count, grid)} "
                              f"(tokens 0..{count + h * w - 1}{prefix_words})")
     if index < count:
