@@ -175,13 +175,14 @@ def test_site_of_a_vit_token_layer_and_a_vector_layer(tmp_path):
     torch.manual_seed(0)
     net = timm.create_model("vit_tiny_patch16_224", pretrained=False, dynamic_img_size=True, dynamic_img_pad=True,
                             img_size=64, depth=3)
-    vit = from_module(net, name="vit_tiny_patch16_224", input_size=64)
+    vit = from_module(net, name="vit_tiny_patch16_224", input_size=64, classes=[f"class {i}" for i in range(1000)])
     cfg = replace(tiny_config(), layers=["blocks.1", "fc_norm"], saliency_methods=("grad-cam", "attention-rollout"),
                   sanity_images=0)
     summary = build_site(vit, tmp_path, cfg, progress=False)
     assert "atlas/blocks.1" in summary["stages_run"] and "atlas/fc_norm" not in summary["stages_run"]
     layer = lambda name, what: json.loads((tmp_path / "layers" / name / "data" / f"{what}.json").read_text())
-    assert layer("blocks.1", "atlas")["activations"] == 20 * 4
+    atlas = layer("blocks.1", "atlas")
+    assert atlas["activations"] == 20 * 4 and all(len(c["top_classes"]) == 5 for c in atlas["cells"])
     assert not (tmp_path / "layers" / "fc_norm" / "data" / "atlas.json").exists()
     for name in ("blocks.1", "fc_norm"):
         examples = layer(name, "examples")

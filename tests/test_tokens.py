@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepscope.attribution import attribute, method_names
-from deepscope.attribution.rollout import attention_modules, rollout_grid
+from deepscope.attribution.rollout import rollout_grid
 from deepscope.errors import DeepscopeError
 from deepscope.models import from_module, layer_spec
+from deepscope.models.attention import attention_modules
 from deepscope.models.capture import activations
 from deepscope.render import channel, neuron, render, score_images, token
 

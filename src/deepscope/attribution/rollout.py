@@ -5,9 +5,8 @@ Per attention layer, A (B, heads, N, N) is averaged over heads, Â = A + I is re
 and the rollout is R = Â_L ... Â_1. The map is the class token's row of R over the patch tokens (the
 mean row of all tokens when the model has no prefix token), on the patch grid, upsampled to the image.
 
-timm attention modules compute their attention inside `F.scaled_dot_product_attention` when
-`fused_attn` is set; for the rollout's one forward pass it is switched off (the same outputs up to
-rounding) and the softmax attention is read where it enters the module's `attn_drop`.
+The softmax attention is read where it enters each attention module's `attn_drop`, on timm's unfused
+path (`models.attention.unfused_attention`) for the rollout's one forward pass.
 """
 from __future__ import annotations
 
@@ -19,30 +18,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepscope.errors import DeepscopeError
+from deepscope.models.attention import unfused_attention
 
 SUMMARY = "attention flow from the patches into the class token through every layer (Abnar & Zuidema)"
 
 
-def attention_modules(net: nn.Module) -> list[nn.Module]:
-    """The self-attention modules whose softmax attention can be read (timm's `Attention` and kin)."""
-    return [m for m in net.modules() if hasattr(m, "fused_attn") and isinstance(getattr(m, "attn_drop", None), nn.Module)]
-
-
 @contextlib.contextmanager
-def recording_attention(modules: list[nn.Module]):
-    """Within the block, every forward pass appends each module's (B, heads, N, N) attention to the list it yields."""
+def recording_attention(net: nn.Module):
+    """Within the block, every forward pass appends each attention module's (B, heads, N, N) softmax
+    attention to the list it yields."""
     saved: list[torch.Tensor] = []
-    flags = [(m, m.fused_attn) for m in modules]
-    handles = [m.attn_drop.register_forward_hook(lambda _m, _i, out: saved.append(out.detach())) for m in modules]
-    try:
-        for m in modules:
-            m.fused_attn = False
-        yield saved
-    finally:
-        for handle in handles:
-            handle.remove()
-        for m, flag in flags:
-            m.fused_attn = flag
+    with unfused_attention(net) as modules:
+        handles = [m.attn_drop.register_forward_hook(lambda _m, _i, out: saved.append(out.detach())) for m in modules]
+        try:
+            yield saved
+        finally:
+            for handle in handles:
+                handle.remove()
 
 
 def rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
@@ -81,7 +73,7 @@ def _checked(net: nn.Module, attentions: list[torch.Tensor], batch: int) -> list
 
 def rollout_grid(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """(B, h, w) rollout of the class token (or of every token) over the patch grid, for `images`."""
-    with torch.no_grad(), recording_attention(attention_modules(net)) as saved:
+    with torch.no_grad(), recording_attention(net) as saved:
         net(images.detach())
     attentions = _checked(net, saved, images.shape[0])
     flow = rollout(attentions)
