@@ -88,3 +88,46 @@ def test_class_lookup(model):
     assert model.class_index("2") == 2 and model.class_index(7) == 7
     with pytest.raises(DeepscopeError, match="valid indices are 0..999"):
         model.class_index(1000)
+
+
+def test_no_pretrained_builds_the_same_random_weights_every_time(model):
+    from deepscope.cli import build_parser
+
+    first, again = (load_model("efficientnet_lite0", pretrained=False) for _ in range(2))
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    assert not torch.equal(first.net.conv_stem.weight, model.net.conv_stem.weight)  # not the embedded weights
+    assert (first.input_size, first.mean.flatten().tolist()) == (model.input_size, model.mean.flatten().tolist())
+    assert build_parser().parse_args(["layers", "--no-pretrained"]).pretrained is False
+    assert build_parser().parse_args(["render"]).pretrained is True
+
+
+def test_vit_takes_any_size_and_a_fixed_model_renders_at_its_own(tmp_path, capsys):
+    import timm
+
+    from deepscope.render import render
+    from deepscope.render.objectives import channel
+    from deepscope.render.request import RenderRequest
+
+    vit = load_model("test_vit", pretrained=False)
+    assert vit.fixed_size is None and vit.net.num_prefix_tokens == 1
+    plain = timm.create_model("test_vit", pretrained=False).eval()  # fixed to 160 px
+    plain.load_state_dict(vit.net.state_dict())
+    x = torch.rand(2, 3, 160, 160)
+    with torch.no_grad():
+        assert torch.equal(plain((x - vit.mean) / vit.std), vit(x))  # the model's own size: unchanged
+        assert vit(torch.rand(1, 3, 40, 40)).shape == (1, 1000)  # not a multiple of the patch: padded
+    fixed = load_model("test_maxvit", pretrained=False)
+    assert fixed.fixed_size == 160
+    result = render(fixed, channel("stages.1", 0), size=64, steps=1, progress=False)
+    assert result.images.shape == (1, 3, 160, 160)
+    RenderRequest(layers=["stages.1"], channels=[0], size=64, steps=1).run(fixed, tmp_path, progress=False)
+    notes = capsys.readouterr().err.splitlines()
+    assert notes == ["note: test_maxvit takes 160x160 inputs only; using 160 px instead of 64"]
+
+
+def test_open_clip_names_need_open_clip(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "open_clip", None)  # as if it were not installed
+    with pytest.raises(DeepscopeError, match="pip install open_clip_torch.*vit_base_patch16_clip_224"):
+        load_model("open_clip:ViT-B-32", pretrained=False)
