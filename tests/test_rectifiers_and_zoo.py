@@ -118,6 +118,8 @@ def test_vit_takes_any_size_and_a_fixed_model_renders_at_its_own(tmp_path, capsy
         assert vit(torch.rand(1, 3, 40, 40)).shape == (1, 1000)  # not a multiple of the patch: padded
     fixed = load_model("test_maxvit", pretrained=False)
     assert fixed.fixed_size == 160
+    with pytest.raises(DeepscopeError, match="takes 160x160 inputs only, not 64x64: use --size 160"):
+        fixed(torch.rand(1, 3, 64, 64))  # not an assertion from inside the model
     result = render(fixed, channel("stages.1", 0), size=64, steps=1, progress=False)
     assert result.images.shape == (1, 3, 160, 160)
     RenderRequest(layers=["stages.1"], channels=[0], size=64, steps=1).run(fixed, tmp_path, progress=False)

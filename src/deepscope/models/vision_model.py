@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from deepscope.errors import unknown_name_error
+from deepscope.errors import DeepscopeError, unknown_name_error
 from deepscope.models.classes import lookup_class
 
 LOGITS = "logits"
@@ -47,6 +47,10 @@ class VisionModel(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits for images in [0, 1], shape (B, 3, H, W)."""
+        if self.fixed_size is not None and tuple(images.shape[-2:]) != (self.fixed_size, self.fixed_size):
+            raise DeepscopeError(f"{self.name} takes {self.fixed_size}x{self.fixed_size} inputs only, not "
+                                 f"{images.shape[-2]}x{images.shape[-1]}: use --size {self.fixed_size} or leave "
+                                 "--size out")
         return self.net((images - self.mean) / self.std)
 
     @property
