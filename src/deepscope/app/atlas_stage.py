@@ -13,7 +13,6 @@ from deepscope.atlas import IconSettings, build_atlas, collect, layout
 from deepscope.atlas.grid import suggest_grid
 from deepscope.errors import DeepscopeError
 from deepscope.examples import receptive_field
-from deepscope.models.attention import unfused_attention
 from deepscope.models.vision_model import VisionModel
 from deepscope.viz.output import write_atomic
 
@@ -24,10 +23,9 @@ CROP_PX = 64
 def layer_atlas(model: VisionModel, layer: str, images: Path, site: Path, cfg: SiteConfig,
                 progress: bool = True) -> dict:
     """Collect (resumably), lay out, bin, render icons; write tiles, crops and `data/atlas.json`."""
-    with unfused_attention(model.net):  # fused attention has no forward-mode derivative on the CPU
-        store = collect(model, layer, images, work_dir(site, "activations", layer_slug(layer)),
-                        positions=cfg.atlas_positions, attribution=bool(model.classes), seed=cfg.seed,
-                        batch_size=cfg.batch_size, limit=cfg.limit, progress=progress)
+    store = collect(model, layer, images, work_dir(site, "activations", layer_slug(layer)),
+                    positions=cfg.atlas_positions, attribution=bool(model.classes), seed=cfg.seed,
+                    batch_size=cfg.batch_size, limit=cfg.limit, progress=progress)
     coords = layout(store.acts, cfg.atlas_layout, seed=cfg.seed)
     icons = IconSettings(size=cfg.icon_size, steps=cfg.icon_steps, attempts=1, seed=cfg.seed)
     grid = cfg.atlas_grid

@@ -33,7 +33,8 @@ def method_kwargs(args) -> dict:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("saliency", help="saliency maps of images (gradient, Grad-CAM, guided backprop, ...)",
-                       description="Methods: " + ", ".join(method_names()) + ". Writes OUT/<image>.<method>.png "
+                       description="Methods: " + ", ".join(method_names(specific=True))
+                       + ". Writes OUT/<image>.<method>.png "
                        "(overlay), OUT/<image>.<method>.npy (raw attribution, C x H x W) and OUT/saliency.json.")
     add_model_args(p)
     p.add_argument("--method", default=DEFAULT_METHOD,

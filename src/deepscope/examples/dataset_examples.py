@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from deepscope.data.images import ImageError, load_image, resize_center_crop
 from deepscope.data.stream import no_readable_images_error
 from deepscope.examples.collect import Collection, collect_top_examples
 from deepscope.examples.crops import box_in_original, field_crop
-from deepscope.examples.deconv import project_units, projection_image
+from deepscope.examples.deconv import deconv_problem, project_units, projection_image
 from deepscope.examples.fv import find_fv_images, render_fv
 from deepscope.examples.receptive_field import ReceptiveField, receptive_field
 from deepscope.examples.sheets import channel_sheet, overview_sheet
@@ -103,6 +104,15 @@ def _channel_entry(row: int, collection: Collection, rf: ReceptiveField, inputs,
     return entry, ([fv] if fv is not None else []) + crops + shown_projections[:1]
 
 
+def _usable_deconv(model, layer: str, size: int, deconv: int) -> int:
+    """`deconv`, or 0 with a note when deconvnet projections do not apply to the layer (a transformer)."""
+    problem = deconv_problem(model, layer, size) if deconv > 0 else None
+    if problem:
+        print(f"deepscope examples: no deconvnet projections: {problem}", file=sys.stderr)
+        return 0
+    return deconv
+
+
 def _channel_entries(model, layer: str, collection: Collection, rf: ReceptiveField, deconv: int, fv_paths,
                      out: Path) -> tuple[list[dict], list[tuple]]:
     """Every channel's report entry (its sheet written) and the overview's rows."""
@@ -156,6 +166,7 @@ def dataset_examples(
     if collection.read == 0:
         raise no_readable_images_error(files, collection.skipped)
     rf = receptive_field(model, layer, collection.size)
+    deconv = _usable_deconv(model, layer, collection.size, deconv)
     chans = collection.topk.channels
     if with_fv:
         fv_paths = render_fv(model, layer, chans, out / "fv", size=fv_size, steps=fv_steps, progress=progress)

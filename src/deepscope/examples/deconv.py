@@ -17,22 +17,9 @@ import torch
 from deepscope.errors import DeepscopeError
 from deepscope.models.capture import capture
 from deepscope.models.layout import LayerSpec, layer_spec
-from deepscope.models.rectifiers import bounds, override_rectifiers
+from deepscope.models.rectifiers import override_rectifiers
 from deepscope.models.vision_model import VisionModel
 from deepscope.render.optimize import frozen
-
-
-class _CountingRectifiers(override_rectifiers):
-    """`override_rectifiers` that also counts the rectifier calls it sees."""
-
-    def __init__(self, rule: str):
-        super().__init__(rule)
-        self.calls = 0
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if bounds(func, args, kwargs or {}) is not None:
-            self.calls += 1
-        return super().__torch_function__(func, types, args, kwargs)
 
 
 def _no_rectifiers_message(model: VisionModel, spec: LayerSpec) -> str:
@@ -46,7 +33,7 @@ def _no_rectifiers_message(model: VisionModel, spec: LayerSpec) -> str:
 def deconv_problem(model: VisionModel, layer: str, size: int | None = None) -> str | None:
     """Why deconvnet projections do not apply to `layer` (no rectifier before it), or None when they do."""
     size = size or model.input_size
-    counting = _CountingRectifiers("deconvnet")
+    counting = override_rectifiers("deconvnet")
     probe = torch.full((1, 3, size, size), 0.5, device=model.device, requires_grad=True)
     with frozen(model), counting, capture(model, [layer], truncate=True) as cap:
         cap(probe)
@@ -64,7 +51,7 @@ def project_units(model: VisionModel, layer: str, images: torch.Tensor, channels
     spec = layer_spec(model, layer, images.shape[-1])
     spec.check_channels(channels)
     out = []
-    context = _CountingRectifiers(rule) if rule else contextlib.nullcontext()
+    context = override_rectifiers(rule) if rule else contextlib.nullcontext()
     with frozen(model), context, capture(model, [layer], truncate=True, canonical=True) as cap:
         for start in range(0, len(images), batch_size):
             x = images[start:start + batch_size].to(model.device).clone().requires_grad_(True)

@@ -69,17 +69,21 @@ def bounds(func, args, kwargs):
 
 
 class override_rectifiers(TorchFunctionMode):
-    """`with override_rectifiers("guided"): model(x).backward(...)`; see the module docstring."""
+    """`with override_rectifiers("guided"): model(x).backward(...)`; see the module docstring.
+
+    `calls` counts the rectifier calls seen (0 after a forward pass: the model has none, e.g. a ViT)."""
 
     def __init__(self, rule: str):
         if rule not in RULES:
             raise ValueError(f"unknown rectifier rule {rule!r}; choose one of {', '.join(RULES)}")
         super().__init__()
         self.rule = rule
+        self.calls = 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         found = bounds(func, args, kwargs)
+        self.calls += found is not None
         if found is not None and isinstance(found[0], torch.Tensor) and torch.is_grad_enabled():
             x, low, high = found
             return _Rectify.apply(x, low, high, self.rule)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from tqdm.auto import tqdm
@@ -147,27 +148,38 @@ def render(
     opt = _optimizer(image_param, entry, lr, optimizer)
     transform = compose(transform_set(transforms, size) if isinstance(transforms, str) else transforms)
     layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
-    history = []
+    score = partial(_group_scores, objectives, group=group, attempts=attempts)
     with frozen(model), channels_last(model), capture(model, layers, truncate=True, canonical=True) as cap:
-        bar = tqdm(range(steps), desc="render", disable=not progress, leave=False)
-        for step in bar:
-            opt.zero_grad(set_to_none=True)
-            images = transform(image_param(), generator, step)
-            redirect = override_rectifiers("redirected") if step < redirect_steps else contextlib.nullcontext()
-            with redirect:
-                scores = _group_scores(objectives, cap(images), group, attempts)
-            _backward(scores, step)
-            opt.step()
-            history.append(scores.detach().mean().item())
-            if progress and step % 16 == 0:
-                bar.set_postfix(score=f"{history[-1]:.3g}")
-            if callback is not None:
-                callback(step, scores.detach())
+        history = _optimize(lambda step: score(cap(transform(image_param(), generator, step))), opt, steps,
+                            redirect_steps, progress, callback)
         with torch.no_grad():
             final = image_param()
-            final_scores = _group_scores(objectives, cap(final), group, attempts)
+            final_scores = score(cap(final))
     images, scores = _best_attempts(final, final_scores, len(objectives), group, attempts)
     return RenderResult(images.cpu(), scores.cpu(), [o.name for o in objectives], group, history)
+
+
+def _optimize(step_scores: Callable[[int], torch.Tensor], opt, steps: int, redirect_steps: int, progress: bool,
+              callback) -> list[float]:
+    """The optimization steps; returns the mean score per step. The first `redirect_steps` use the
+    redirected ReLU gradient, unless the model has no rectifier (a transformer)."""
+    history = []
+    bar = tqdm(range(steps), desc="render", disable=not progress, leave=False)
+    for step in bar:
+        opt.zero_grad(set_to_none=True)
+        redirect = override_rectifiers("redirected") if step < redirect_steps else contextlib.nullcontext()
+        with redirect:
+            scores = step_scores(step)
+        if step == 0 and getattr(redirect, "calls", 1) == 0:
+            redirect_steps = 0  # nothing to redirect: plain steps cost less
+        _backward(scores, step)
+        opt.step()
+        history.append(scores.detach().mean().item())
+        if progress and step % 16 == 0:
+            bar.set_postfix(score=f"{history[-1]:.3g}")
+        if callback is not None:
+            callback(step, scores.detach())
+    return history
 
 
 def _backward(scores: torch.Tensor, step: int) -> None:

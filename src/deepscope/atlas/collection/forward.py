@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.autograd.forward_ad as fwAD
 
+from deepscope.models.attention import unfused_attention
 from deepscope.models.capture import capture, first_tensor
 from deepscope.models.layout import SPATIAL, LayerSpec, layer_spec
 from deepscope.models.vision_model import VisionModel
@@ -69,7 +70,7 @@ def sample_with_attribution(model: VisionModel, layer: str, images: torch.Tensor
     batch = images.repeat_interleave(k, 0) if expand_at == "input" and k > 1 else images
     handle = module.register_forward_hook(hook)
     try:
-        with fwAD.dual_level():
+        with fwAD.dual_level(), unfused_attention(model.net):  # fused attention: no forward-mode AD
             logits = model(batch)
             attr = fwAD.unpack_dual(logits).tangent
     finally:
