@@ -93,8 +93,10 @@ def test_atlas_examples_saliency_sanity(name, images, tmp_path):
     examples = tmp_path / "examples"
     _run("examples", "--model", name, "--layer", layer, "--images", str(images), "--channels", "0,1", "--top", "2",
          "--size", str(size), "--deconv", "0", "--out", str(examples), "--no-progress")
-    listing = json.loads((examples / "examples.json").read_text())
-    assert len(json.dumps(listing)) > 0 and list(examples.rglob("*.png"))
+    listing = json.loads((examples / "examples.json").read_text())["channels"]
+    assert [c["channel"] for c in listing] == [0, 1] and all(len(c["examples"]) == 2 for c in listing)
+    assert all(0 <= v < 2 for c in listing for e in c["examples"] for v in e["position"])  # a 2x2 grid at 32 px
+    assert all((examples / c["sheet"]).is_file() for c in listing)
     saliency = tmp_path / "saliency"
     _run("saliency", "--model", name, "--images", str(images), "--limit", "2", "--method", "gradient,grad-cam",
          "--size", str(size), "--out", str(saliency), "--no-progress")
