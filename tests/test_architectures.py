@@ -84,12 +84,12 @@ def test_layers_in_words_at_the_model_size(capsys):
 def test_atlas_examples_saliency_sanity(name, images, tmp_path):
     layer, size, _ = MODELS[name]
     atlas = tmp_path / "atlas"
-    # Forward-mode attribution cannot pass timm's fused attention on the CPU yet (torch's flash kernel).
-    attribution = ["--no-attribution"] if name.startswith("vit") else []
     _run("atlas", "--model", name, "--layer", layer, "--images", str(images), "--layout", "pca", "--grid", "2",
          "--threshold", "1", "--positions", "2", "--steps", "2", "--icon-size", "32", "--out", str(atlas),
-         "--no-progress", *attribution)
+         "--no-progress")
     assert Image.open(atlas / "atlas.png").size[0] > 0 and list((atlas / "icons").glob("*.png"))
+    meta = json.loads((atlas / "activations" / "meta.json").read_text())
+    assert meta["attribution"] and meta["num_classes"] == 1000  # per-token class attribution ran
     examples = tmp_path / "examples"
     _run("examples", "--model", name, "--layer", layer, "--images", str(images), "--channels", "0,1", "--top", "2",
          "--size", str(size), "--deconv", "0", "--out", str(examples), "--no-progress")
