@@ -101,3 +101,14 @@ def test_layers_lists_shapes(capsys):
     assert code == 0
     line = next(l for l in out.splitlines() if l.startswith("blocks.4 "))
     assert "112x14x14" in line
+
+
+def test_random_weights_do_not_resume_a_pretrained_render(tmp_path, capsys):
+    out = tmp_path / "r"
+    argv = ["render", "--layer", "blocks.2", "--channels", "0", "--size", "16", "--steps", "2", "--out", str(out),
+            "--no-progress"]
+    assert _run(argv, capsys)[0] == 0
+    pretrained = (out / "channel_blocks.2_0.png").read_bytes()
+    code, _, err = _run(argv + ["--no-pretrained"], capsys)
+    assert code == 0 and "other settings" in err and "random" in err
+    assert (out / "channel_blocks.2_0.png").read_bytes() != pretrained

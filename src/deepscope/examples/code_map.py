@@ -32,7 +32,7 @@ CODES = "codes.npz"
 def _codes_job(out: Path, model: VisionModel, files: Sequence[Path], size: int, thumb: int,
                extra: dict | None) -> Job:
     """The job whose one unit is `codes.npz`: reused while the model, images, size and thumbnails stay."""
-    return Job(out, "codes", {"model": model.name, "images": settings_key(file_listing(files)), "size": size,
+    return Job(out, "codes", {"model": model.key, "images": settings_key(file_listing(files)), "size": size,
                               "thumb": thumb, "extra": extra or {}})
 
 

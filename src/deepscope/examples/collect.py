@@ -56,7 +56,7 @@ class Collection:
 def pass_settings(model: VisionModel, layer: str, files: Sequence[Path], channels: Sequence[int], k: int,
                   size: int, batch_size: int, extra: dict | None = None) -> dict:
     """Everything that determines the result of a pass (a checkpoint with other settings is not reused)."""
-    return {"version": STATE_VERSION, "model": model.name, "layer": model.resolve(layer),
+    return {"version": STATE_VERSION, "model": model.key, "layer": model.resolve(layer),
             "files": file_listing(files), "channels": list(channels), "k": k, "size": size, "batch": batch_size,
             "extra": extra or {}}
 

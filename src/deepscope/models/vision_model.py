@@ -43,7 +43,13 @@ class VisionModel(nn.Module):
         self.classes = list(classes) if classes is not None else None
         self.aliases = dict(aliases or {})
         self.fixed_size = fixed_size
+        self.weights_source: str | None = None  # None: the name's usual weights; else a file or "random"
         self._size_notes: set[int] = set()
+
+    @property
+    def key(self) -> str:
+        """The name, plus the weights when they are not the name's usual ones (for job settings)."""
+        return self.name if self.weights_source is None else f"{self.name} [{self.weights_source}]"
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits for images in [0, 1], shape (B, 3, H, W)."""

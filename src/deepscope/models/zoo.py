@@ -52,6 +52,8 @@ def load_model(
     aliases = GOOGLENET_ALIASES if name == "googlenet" else {}
     model = VisionModel(arch.net, arch.mean, arch.std, name=name, input_size=arch.size,
                         classes=classes_for(_num_outputs(arch.net)), aliases=aliases, fixed_size=arch.fixed_size)
+    if weights is not None or not pretrained:
+        model.weights_source = str(weights) if weights is not None else "random"
     return model.to(device or "cpu").eval()
 
 

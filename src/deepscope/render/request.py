@@ -79,7 +79,7 @@ class RenderRequest:
         """Everything that determines the images (the job's key)."""
         values = asdict(self)
         values["lr"] = self.lr if self.lr is not None else default_lr(self.param)  # defaults may change
-        return {"model": model.name, "weights": weights, **values}
+        return {"model": model.key, "weights": weights, **values}
 
     def run(self, model: VisionModel, out: str | os.PathLike, *, weights: str | None = None,
             progress: bool = True) -> list[dict]:
