@@ -42,11 +42,11 @@ def pooled_source(model: VisionModel, spec: LayerSpec) -> tuple[str, LayerSpec] 
     """The spatial layer (name, layout) whose spatial mean a vector layer is, found numerically, else None."""
     resolved = model.resolve(spec.layer)
     order = trace_outputs(model)
-    names = [name for name, _ in order]
+    names = [name for name, _, _ in order]
     if resolved not in names:
         return None
     prefix = getattr(model.net, "num_prefix_tokens", None)
-    before = [(name, readable_spec(name, shape, prefix)) for name, shape in order[:names.index(resolved)]]
+    before = [(name, readable_spec(name, shape, prefix, one)) for name, shape, one in order[:names.index(resolved)]]
     candidates = [(n, s) for n, s in before
                   if s is not None and s.spatial and s.channels == spec.channels and s.grid[0] * s.grid[1] > 1]
     if not candidates:

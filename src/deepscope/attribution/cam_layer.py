@@ -33,7 +33,7 @@ def _find_last_conv_layer(model: VisionModel, size: int = 64) -> str:
     block (or final norm) of a ViT.
     """
     prefix = getattr(model.net, "num_prefix_tokens", None)
-    order = [(name, readable_spec(name, shape, prefix)) for name, shape in trace_outputs(model, size)]
+    order = [(name, readable_spec(name, shape, prefix, one)) for name, shape, one in trace_outputs(model, size)]
     spatial = [name for name, spec in order if spec is not None and spec.spatial and spec.grid[0] * spec.grid[1] > 1]
     if not spatial:
         raise DeepscopeError(f"model {model.name!r} has no layer with a spatial output; give --layer")

@@ -26,27 +26,32 @@ class LayerInfo:
         return self.spec.describe() if self.spec else None
 
 
-def readable_spec(name: str, shape: tuple | None, prefix_tokens: int | None) -> LayerSpec | None:
-    """The layout of an output of shape `shape`, or None (not run, or not a map, tokens or a vector)."""
-    if shape is None:
+def readable_spec(name: str, shape: tuple | None, prefix_tokens: int | None, per_image: bool = True) -> LayerSpec | None:
+    """The layout of an output of shape `shape` for a square probe image, or None: not run, an output
+    whose batch axis is not the images' (Swin's attention windows), a non-square "map" (attention's
+    heads x tokens x dims), or not a map, tokens or a vector."""
+    if shape is None or not per_image:
         return None
     try:
-        return spec_from_shape(name, shape, prefix_tokens)
+        spec = spec_from_shape(name, shape, prefix_tokens)
     except DeepscopeError:
         return None
+    return None if spec.kind in ("map", "map_last") and spec.grid[0] != spec.grid[1] else spec
 
 
 @torch.no_grad()
-def trace_outputs(model: VisionModel, size: int | None = None) -> list[tuple[str, tuple]]:
-    """(module name, output shape for one image) of every module call of one forward pass of a
-    `size` x `size` image, in the order the calls finish (a module that runs twice appears twice)."""
+def trace_outputs(model: VisionModel, size: int | None = None) -> list[tuple[str, tuple | None, bool]]:
+    """(module name, output shape without its first axis, whether that axis is the image batch) of
+    every module call of one forward pass of one `size` x `size` image, in the order the calls finish
+    (a module that runs twice appears twice)."""
     size = size or model.input_size
-    order: list[tuple[str, tuple]] = []
+    order: list[tuple[str, tuple | None, bool]] = []
 
     def hook_for(name):
         def hook(_m, _i, out):
             tensor = first_tensor(out)
-            order.append((name, tuple(tensor.shape[1:]) if tensor is not None else None))
+            shape = tuple(tensor.shape[1:]) if tensor is not None and tensor.dim() else None
+            order.append((name, shape, tensor is not None and tensor.dim() > 0 and tensor.shape[0] == 1))
         return hook
 
     handles = [module.register_forward_hook(hook_for(name)) for name, module in model.net.named_modules() if name]
@@ -62,15 +67,16 @@ def list_layers(model: VisionModel, size: int | None = None) -> list[LayerInfo]:
     """Every named module with its output shape for one `size`x`size` image (one forward pass)."""
     shapes: dict[str, tuple] = {}
     calls: dict[str, int] = {}
-    for name, shape in trace_outputs(model, size):
+    per_image: dict[str, bool] = {}
+    for name, shape, batch_axis in trace_outputs(model, size):
         calls[name] = calls.get(name, 0) + 1
         if shape is not None:
-            shapes[name] = shape
+            shapes[name], per_image[name] = shape, batch_axis
     named = [(n, m) for n, m in model.net.named_modules() if n]
     reverse_alias = {v: k for k, v in model.aliases.items()}
     prefix_tokens = getattr(model.net, "num_prefix_tokens", None)
     return [LayerInfo(n, type(m).__name__, shapes.get(n), calls.get(n, 0), reverse_alias.get(n),
-                      readable_spec(n, shapes.get(n), prefix_tokens)) for n, m in named]
+                      readable_spec(n, shapes.get(n), prefix_tokens, per_image.get(n, True))) for n, m in named]
 
 
 @torch.no_grad()
