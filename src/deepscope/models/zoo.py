@@ -8,6 +8,7 @@ from torch import nn
 
 from deepscope.errors import DeepscopeError, unknown_name_error
 from deepscope.models.classes import classes_for
+from deepscope.models.digits import DIGITS_MODELS, load_digits_model
 from deepscope.models.efficientnet_lite import OFFLINE_MODELS, build_efficientnet_lite
 from deepscope.models.heads import classifier_head
 from deepscope.models.open_clip_models import build_open_clip, is_open_clip_name
@@ -29,7 +30,8 @@ def available_models() -> list[str]:
     import timm
     import torchvision
 
-    return list(OFFLINE_MODELS) + sorted(torchvision.models.list_models()) + timm.list_models()
+    offline = list(OFFLINE_MODELS) + list(DIGITS_MODELS)
+    return offline + sorted(torchvision.models.list_models()) + timm.list_models()
 
 
 def load_model(
@@ -46,6 +48,8 @@ def load_model(
     download the usual weights; `pretrained=False` builds the architecture with random weights (the
     same ones on every call).
     """
+    if name in DIGITS_MODELS:  # trained on scikit-learn's digits by scripts/train_digits.py, shipped
+        return load_digits_model(name, weights=weights, pretrained=pretrained).to(device or "cpu")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # random weights (pretrained=False) are the same on every call
         arch = _build(name, weights, pretrained)

@@ -1,0 +1,121 @@
+"""The shipped digits models (a timm ViT and a small CNN, trained by scripts/train_digits.py): loaded
+offline by name, and what deepscope shows of the ViT is real (renders, channels, top-k tokens)."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from deepscope.data.images import load_image_resized
+from deepscope.errors import DeepscopeError
+from deepscope.examples import collect_top_examples
+from deepscope.models import layer_spec, load_model
+from deepscope.models.capture import activations
+from deepscope.models.digits import digits_images, train_test_indices
+from deepscope.render import channel, class_logit, render, score_images
+from deepscope.render.param import FourierImage
+from deepscope.render.transforms import jitter, pad, scale_rotate, until
+
+MIDDLE = "blocks.2"
+
+
+@pytest.fixture(scope="module")
+def vit():
+    return load_model("digits_vit")
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return load_model("digits_cnn")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_images()
+
+
+class GreyFourier(nn.Module):
+    """A Fourier image whose three channels are averaged: grey renders, as the digits are."""
+
+    def __init__(self, batch: int, size: int = 32, seed: int = 0):
+        super().__init__()
+        self.inner = FourierImage(batch, size, size, decorrelated=False, generator=torch.Generator().manual_seed(seed))
+
+    def forward(self):
+        return self.inner().mean(1, keepdim=True).expand(-1, 3, -1, -1)
+
+
+def digit_transforms(steps: int) -> list:
+    """Jitter, zoom and rotation sized for 32 px digits (black padding), off for the last steps."""
+    zooms = [0.9 + 0.02 * i for i in range(11)]
+    return [until(int(steps * 0.85), [pad(4, 0.0), jitter(4), scale_rotate(zooms, list(range(-10, 11)), 0.0),
+                                      jitter(4)])]
+
+
+def test_loaded_offline_by_name(vit, cnn, digits):
+    images, labels = digits
+    _, test = train_test_indices()
+    for model in (vit, cnn):
+        assert model.classes == [str(d) for d in range(10)] and model.input_size == 32
+        with torch.no_grad():
+            accuracy = (model(images[test]).argmax(1) == labels[test]).float().mean().item()
+        assert accuracy > 0.95, (model.name, accuracy)
+    assert type(vit.net).__name__ == "VisionTransformer"
+    assert layer_spec(vit, MIDDLE).describe() == "tokens 17 = 1 prefix + 4x4 patches, 64 channels"
+    assert layer_spec(cnn, "layer2").describe() == "map 64x16x16"
+    fresh = load_model("digits_vit", pretrained=False)
+    assert not torch.equal(fresh.net.head.weight, vit.net.head.weight)
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(DeepscopeError, match="does not exist"):
+        load_model("digits_cnn", weights=tmp_path / "none.pt")
+
+
+@pytest.mark.slow
+def test_class_renders_are_the_class_for_both_models(vit, cnn):
+    steps = 96
+    result = render(vit, [class_logit(d) for d in range(10)], size=32, steps=steps, param=GreyFourier(10),
+                    transforms=digit_transforms(steps), progress=False)
+    with torch.no_grad():
+        own, other = vit(result.images).argmax(1), cnn(result.images).argmax(1)
+    assert own.tolist() == list(range(10))
+    assert (other == torch.arange(10)).sum() >= 8, other.tolist()
+
+
+def test_channel_renders_beat_every_real_digit(vit, digits):
+    units = [0, 9, 18, 27, 36, 45, 54, 63]
+    objectives = [channel(MIDDLE, u) for u in units]
+    steps = 128
+    result = render(vit, objectives, size=32, steps=steps, param=GreyFourier(len(units)),
+                    transforms=digit_transforms(steps), progress=False)
+    best_real = score_images(vit, objectives, digits[0], batch_size=256).max(0).values
+    rendered = score_images(vit, objectives, result.images).diagonal()
+    assert torch.allclose(rendered, result.scores, atol=1e-4)
+    assert (rendered > best_real).all(), (rendered, best_real)
+
+
+def _write_digits(folder, images, labels):
+    folder.mkdir()
+    files = []
+    for i, (image, label) in enumerate(zip(images, labels)):
+        path = folder / f"{i:04d}_{int(label)}.png"
+        Image.fromarray((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(path)
+        files.append(path)
+    return files
+
+
+def test_top_tokens_equal_a_brute_force_pass(vit, digits, tmp_path):
+    images, labels = digits
+    files = _write_digits(tmp_path / "digits", images[:300], labels[:300])
+    k = 5
+    found = collect_top_examples(vit, MIDDLE, files, k=k, batch_size=7, progress=False)
+    loaded = torch.stack([load_image_resized(f, 32) for f in files])
+    grid = activations(vit, loaded, [MIDDLE], canonical=True)[MIDDLE]  # (N, 64, 4, 4), class token apart
+    flat = grid.flatten(2)
+    best, where = flat.max(2)  # (N, C)
+    order = torch.sort(best.T, dim=1, descending=True, stable=True).indices[:, :k]  # (C, k)
+    assert torch.equal(found.topk.images, order)
+    assert torch.allclose(found.topk.scores, best.T.gather(1, order))
+    position = where.T.gather(1, order)
+    assert torch.equal(found.topk.positions, torch.stack([position // 4, position % 4], -1))
