@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from deepscope.atlas import build_atlas, collect
 from deepscope.data.images import load_image_resized
 from deepscope.errors import DeepscopeError
 from deepscope.examples import collect_top_examples
@@ -119,3 +120,17 @@ def test_top_tokens_equal_a_brute_force_pass(vit, digits, tmp_path):
     assert torch.allclose(found.topk.scores, best.T.gather(1, order))
     position = where.T.gather(1, order)
     assert torch.equal(found.topk.positions, torch.stack([position // 4, position % 4], -1))
+
+
+def test_atlas_of_tokens_is_coherent_and_groups_digits(vit, digits, tmp_path):
+    images, labels = digits
+    _write_digits(tmp_path / "digits", images[:400], labels[:400])
+    store = collect(vit, MIDDLE, tmp_path / "digits", tmp_path / "store", positions=1, progress=False)
+    atlas = build_atlas(None, store, MIDDLE, grid=6, threshold=3, layout="pca", icons=None, progress=False)
+    digit = np.array([int(name.split("_")[1].split(".")[0]) for name in store.ids])[store.image]
+    shuffled = np.random.default_rng(0).permutation(digit)
+
+    def purity(rows):
+        return sum(np.bincount(rows[m]).max() for m in atlas.grid.members) / sum(len(m) for m in atlas.grid.members)
+    assert atlas.coherence["ratio"] > 1
+    assert purity(digit) > purity(shuffled) + 0.1, (purity(digit), purity(shuffled))
