@@ -134,3 +134,10 @@ def test_atlas_of_tokens_is_coherent_and_groups_digits(vit, digits, tmp_path):
         return sum(np.bincount(rows[m]).max() for m in atlas.grid.members) / sum(len(m) for m in atlas.grid.members)
     assert atlas.coherence["ratio"] > 1
     assert purity(digit) > purity(shuffled) + 0.1, (purity(digit), purity(shuffled))
+
+
+def test_renders_at_a_size_that_is_not_a_multiple_of_the_patch(vit):
+    from deepscope.render import channel, render
+
+    result = render(vit, channel("blocks.2", 0), size=30, steps=2, progress=False)
+    assert result.images.shape == (1, 3, 30, 30) and torch.isfinite(result.scores).all()

@@ -31,7 +31,7 @@ def build_vit() -> nn.Module:
     from timm.models.vision_transformer import VisionTransformer
 
     return VisionTransformer(img_size=SIZE, patch_size=8, num_classes=10, embed_dim=64, depth=4, num_heads=4,
-                             mlp_ratio=4.0, dynamic_img_size=True)
+                             mlp_ratio=4.0, dynamic_img_size=True, dynamic_img_pad=True)
 
 
 def _stage(cin: int, cout: int) -> nn.Sequential:
