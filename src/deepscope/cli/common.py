@@ -11,8 +11,8 @@ from deepscope.models import DEFAULT_MODEL, VisionModel, load_model
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"model name: {DEFAULT_MODEL} (offline default), efficientnet_lite1, googlenet, "
-                             "any torchvision/timm name (vit_tiny_patch16_224, swin_tiny_patch4_window7_224 ...), "
+                        help=f"model name: {DEFAULT_MODEL} (offline default), efficientnet_lite1, digits_vit and "
+                             "digits_cnn (offline), googlenet, any torchvision/timm name (vit_tiny_patch16_224, swin_tiny_patch4_window7_224 ...), "
                              "or open_clip:ARCH[:TAG] with open_clip installed")
     parser.add_argument("--weights", help="local state-dict file, for machines that cannot download weights")
     parser.add_argument("--no-pretrained", dest="pretrained", action="store_false",
