@@ -188,6 +188,7 @@ def test_vector_layers_fail_clearly_where_a_grid_is_needed(tokens_model, tmp_pat
     message = str(err.value)
     assert "an atlas needs" in message and f"'logits' gives vector {CLASSES}" in message
     assert "feature map" in message and "tokens on a patch grid" in message and "deepscope layers" in message
+    assert "layers that would work: " in message and "blocks" in message.split("would work: ")[1]
     assert not (tmp_path / "store").exists()
     with pytest.raises(DeepscopeError, match=f"Grad-CAM needs a layer with .*'head' gives vector {CLASSES}"):
         layer_spec(tokens_model, "head").require(*SPATIAL, method="Grad-CAM")

@@ -7,7 +7,7 @@ import torch
 from deepscope.atlas.grid import Grid
 from deepscope.atlas.icons import IconSettings, icon_objectives
 from deepscope.models.capture import activations
-from deepscope.models.layout import SPATIAL, layer_spec
+from deepscope.models.layout import SPATIAL, require_layout
 from deepscope.models.vision_model import VisionModel
 
 # ImageNet-1k indices 0..397 are animals (tench .. the last animal class, before 'abacus' & co.)
@@ -21,7 +21,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def centre_activations(model: VisionModel, layer: str, images: torch.Tensor) -> np.ndarray:
     """(M, C) activation at the centre position of each image (where the icon objective looks)."""
-    layer_spec(model, layer, images.shape[-1]).require(*SPATIAL, method="icon fidelity")
+    require_layout(model, layer, *SPATIAL, method="icon fidelity", size=images.shape[-1])
     grid = activations(model, images.to(model.device), [layer], canonical=True)[layer]
     h, w = grid.shape[-2:]
     return grid[:, :, h // 2, w // 2].float().cpu().numpy()

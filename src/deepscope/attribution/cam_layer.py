@@ -8,7 +8,7 @@ from torch import nn
 
 from deepscope.errors import DeepscopeError
 from deepscope.models.layers import readable_spec, trace_outputs
-from deepscope.models.layout import SPATIAL, LayerSpec, layer_spec, spec_from_shape
+from deepscope.models.layout import SPATIAL, LayerSpec, require_layout, spec_from_shape
 from deepscope.models.vision_model import VisionModel
 
 _FOUND: weakref.WeakKeyDictionary[VisionModel, str] = weakref.WeakKeyDictionary()
@@ -48,7 +48,7 @@ def cam_layer(model: VisionModel, layer: str | None) -> tuple[str, nn.Module]:
         layer = last_conv_layer(model)
     modules = _MODULES.setdefault(model, {})
     if layer not in modules:  # resolving walks every module: once per model and name
-        spec = layer_spec(model, layer).require(*SPATIAL, method="Grad-CAM")
+        spec = require_layout(model, layer, *SPATIAL, method="Grad-CAM")
         modules[layer] = model.module(layer)
         _SPECS[modules[layer]] = spec
     return layer, modules[layer]

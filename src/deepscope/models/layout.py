@@ -147,6 +147,28 @@ def layer_spec(model: VisionModel, layer: str, size: int | None = None) -> Layer
                                                       spec.shape)
 
 
+def require_layout(model: VisionModel, layer: str, *kinds: str, method: str, size: int | None = None) -> LayerSpec:
+    """`layer_spec(model, layer, size).require(*kinds, method=...)`, the error also naming layers that would work."""
+    spec = layer_spec(model, layer, size)
+    try:
+        return spec.require(*kinds, method=method)
+    except DeepscopeError as err:
+        usable = usable_layers(model, kinds)
+        hint = f"; layers that would work: {', '.join(usable)}" if usable else ""
+        raise DeepscopeError(f"{err}{hint}") from None
+
+
+def usable_layers(model: VisionModel, kinds, limit: int = 6) -> list[str]:
+    """Up to `limit` block-level layers whose layout is one of `kinds`, spread over the network."""
+    from deepscope.models.layers import list_layers
+
+    names = [i.name for i in list_layers(model) if i.spec is not None and i.spec.kind in kinds and i.calls == 1
+             and i.kind not in ("Identity", "Dropout") and (i.spec.grid is None or i.spec.grid[0] * i.spec.grid[1] > 1)]
+    shallow = [n for n in names if n.count(".") <= 1] or names
+    step = max(1, len(shallow) // limit)
+    return shallow[::step][-limit:]
+
+
 def prefix_key(layer: str) -> str:
     """The name under which `capture(..., canonical=True)` hands out a token layer's prefix tokens."""
     return f"{layer}#prefix"

@@ -17,7 +17,7 @@ import torch.autograd.forward_ad as fwAD
 
 from deepscope.models.attention import unfused_attention
 from deepscope.models.capture import capture, first_tensor
-from deepscope.models.layout import SPATIAL, LayerSpec, layer_spec
+from deepscope.models.layout import SPATIAL, LayerSpec, require_layout
 from deepscope.models.vision_model import VisionModel
 
 
@@ -55,7 +55,7 @@ def sample_with_attribution(model: VisionModel, layer: str, images: torch.Tensor
     """
     k = pos.shape[1]
     module = model.module(layer)
-    spec = layer_spec(model, layer, images.shape[-1]).require(*SPATIAL, method="atlas attribution")
+    spec = require_layout(model, layer, *SPATIAL, method="atlas attribution", size=images.shape[-1])
     pos = pos.to(images.device)
     seen: dict[str, torch.Tensor] = {}
 

@@ -22,7 +22,7 @@ from deepscope.atlas.collection.store import (
 )
 from deepscope.data.sources import as_source, prefetch
 from deepscope.errors import DeepscopeError
-from deepscope.models.layout import SPATIAL, layer_spec
+from deepscope.models.layout import SPATIAL, require_layout
 from deepscope.models.vision_model import VisionModel
 
 
@@ -54,7 +54,7 @@ def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *,
     source = as_source(images, model.input_size)
     ids = source.ids[:limit] if limit else source.ids
     model.resolve(layer)
-    spec = layer_spec(model, layer).require(*SPATIAL, method="an atlas")
+    spec = require_layout(model, layer, *SPATIAL, method="an atlas")
     if attribution and not model.classes:
         raise DeepscopeError("attribution needs a classifier with class names; collect without attribution")
     root = Path(store)
