@@ -1,5 +1,5 @@
-"""Shared test helpers: small image folders, awkward files, a decompression bomb, a SIGKILL harness and
-a tiny site built once per session."""
+"""Shared test helpers: small image folders, awkward files, a decompression bomb, a SIGKILL harness,
+a tiny token model and a tiny site built once per session."""
 from __future__ import annotations
 
 import shutil
@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 
@@ -93,3 +94,21 @@ def tiny_site(model, tmp_path_factory) -> Path:
         build_site(model, site, tiny_config(), progress=False)
         _BUILT["site"] = site
     return _BUILT["site"]
+
+
+class TinyTokens(torch.nn.Module):
+    """Patch embedding, `prefix` class/register tokens, a token-wise block, token mixing, a linear head."""
+
+    def __init__(self, prefix: int, classes: int, width: int = 12, patch: int = 4):
+        super().__init__()
+        self.num_prefix_tokens = prefix
+        self.patch_embed = torch.nn.Conv2d(3, width, patch, patch)
+        self.prefix = torch.nn.Parameter(torch.randn(1, prefix, width))
+        self.blocks = torch.nn.Sequential(torch.nn.Linear(width, width), torch.nn.GELU())
+        self.head = torch.nn.Linear(width, classes)
+
+    def forward(self, x):
+        tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
+        tokens = self.blocks(torch.cat([self.prefix.expand(len(x), -1, -1), tokens], 1))
+        mixed = tokens + tokens.mean(1, keepdim=True).tanh()
+        return self.head(mixed[:, 0] + mixed[:, self.num_prefix_tokens:].mean(1))

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import Deconvolution, GuidedBackprop, Saliency
+from helpers import TinyTokens
 from torch import nn
 
 from deepscope.attribution import attribute, get_method, last_conv_layer, method_names
@@ -224,25 +225,6 @@ def test_saliency_folder_explains_an_objective(model, imagenet_samples, tmp_path
 SIDE, PATCH, WIDTH, PREFIX, CLASSES = 32, 4, 12, 2, 5  # an 8 x 8 patch grid; a class and a register token
 
 
-class _TinyTokens(nn.Module):
-    """Patch embedding, prefix tokens, a token-wise block, token mixing, a linear head."""
-
-    num_prefix_tokens = PREFIX
-
-    def __init__(self):
-        super().__init__()
-        self.patch_embed = nn.Conv2d(3, WIDTH, PATCH, PATCH)
-        self.prefix = nn.Parameter(torch.randn(1, PREFIX, WIDTH))
-        self.blocks = nn.Sequential(nn.Linear(WIDTH, WIDTH), nn.GELU())
-        self.head = nn.Linear(WIDTH, CLASSES)
-
-    def forward(self, x):
-        tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
-        tokens = self.blocks(torch.cat([self.prefix.expand(len(x), -1, -1), tokens], 1))
-        mixed = tokens + tokens.mean(1, keepdim=True).tanh()
-        return self.head(mixed[:, 0] + mixed[:, PREFIX:].mean(1))
-
-
 class _Permute(nn.Module):
     def forward(self, x):
         return x.permute(0, 3, 1, 2)
@@ -274,7 +256,7 @@ def _small_images(count=3):
 
 def test_grad_cam_on_tokens_is_grad_cam_on_the_patch_grid():
     torch.manual_seed(0)
-    model, images = _wrap(_TinyTokens()), _small_images()
+    model, images = _wrap(TinyTokens(PREFIX, CLASSES, WIDTH, PATCH)), _small_images()
     assert last_conv_layer(model) == "blocks"  # the last token layer, not the vector head
     result = attribute(model, images, "grad-cam", target=3)
     assert result.layer == "blocks" and result.raw.shape == (3, 1, SIDE, SIDE)
@@ -310,7 +292,7 @@ def test_grad_cam_on_a_channels_last_map_equals_it_channels_first():
 
 def test_grad_cam_on_a_vector_layer_is_a_clear_error(model, tabby):
     torch.manual_seed(0)
-    tokens = _wrap(_TinyTokens())
+    tokens = _wrap(TinyTokens(PREFIX, CLASSES, WIDTH, PATCH))
     for net, images, layer, layout in ((tokens, _small_images(1), "head", "vector 5"),
                                        (tokens, _small_images(1), "logits", "vector 5"),
                                        (model, tabby, "global_pool", "vector 1280")):

@@ -1,6 +1,7 @@
 """Layer layouts: maps, channels-last maps, tokens with prefix tokens, vectors, read through one spec."""
 import pytest
 import torch
+from helpers import TinyTokens
 from torch import nn
 
 from deepscope.atlas import collect
@@ -14,25 +15,6 @@ from deepscope.render.subspace import projector, restrict_gradient
 
 SIZE, PATCH, WIDTH, PREFIX, CLASSES = 32, 4, 12, 5, 6  # an 8 x 8 patch grid; 1 class + 4 register tokens
 GRID = SIZE // PATCH
-
-
-class TinyTokens(nn.Module):
-    """Patch embedding, class and register tokens, a token-wise block, token mixing, a linear head."""
-
-    num_prefix_tokens = PREFIX
-
-    def __init__(self):
-        super().__init__()
-        self.patch_embed = nn.Conv2d(3, WIDTH, PATCH, PATCH)
-        self.prefix = nn.Parameter(torch.randn(1, PREFIX, WIDTH))
-        self.blocks = nn.Sequential(nn.Linear(WIDTH, WIDTH), nn.GELU())
-        self.head = nn.Linear(WIDTH, CLASSES)
-
-    def forward(self, x):
-        tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
-        tokens = self.blocks(torch.cat([self.prefix.expand(len(x), -1, -1), tokens], 1))
-        mixed = tokens + tokens.mean(1, keepdim=True).tanh()
-        return self.head(mixed[:, 0] + mixed[:, PREFIX:].mean(1))
 
 
 class TinyChannelsLast(nn.Module):
@@ -58,7 +40,7 @@ def _model(net: nn.Module):
 @pytest.fixture(scope="module")
 def tokens_model():
     torch.manual_seed(0)
-    return _model(TinyTokens())
+    return _model(TinyTokens(PREFIX, CLASSES, WIDTH, PATCH))
 
 
 @pytest.fixture(scope="module")
