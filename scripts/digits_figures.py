@@ -24,7 +24,7 @@ from deepscope.data.images import load_image_resized, save_image
 from deepscope.examples import collect_top_examples
 from deepscope.models import load_model
 from deepscope.models.capture import activations
-from deepscope.models.digits import digits_images, train_test_indices
+from deepscope.models.digits import digits_images, train_test_indices, write_digit_images
 from deepscope.render import channel, class_logit, register_param, register_transforms, render, score_images
 from deepscope.render.param import FourierImage
 from deepscope.render.transforms import jitter, pad, scale_rotate, until
@@ -87,16 +87,6 @@ def channel_renders(vit, images: torch.Tensor, steps: int) -> dict:
             "median_ratio": round(float((result.scores / best_real.clamp_min(1e-6))[best_real > 0].median()), 2)}
 
 
-def write_digits(folder: Path, images: torch.Tensor, labels: torch.Tensor) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for i, (image, label) in enumerate(zip(images, labels)):
-        path = folder / f"{i:04d}_{int(label)}.png"
-        Image.fromarray((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(path)
-        files.append(path)
-    return files
-
-
 def purity(members: list[np.ndarray], labels: np.ndarray) -> float:
     """Share of the activations in cells that come from their cell's majority digit."""
     majority = sum(np.bincount(labels[m]).max() for m in members)
@@ -137,7 +127,7 @@ def atlas_report(atlas, labels: np.ndarray, shuffled: np.ndarray) -> dict:
 def atlas_figures(vit, images, labels, work: Path, steps: int) -> dict:
     """Atlases of the middle block over all digits: the 2x2 central tokens of each digit (no icons),
     and the token at the icon's position (grid position (2, 2)) with grey icons."""
-    write_digits(work / "digits", images, labels)
+    write_digit_images(work / "digits", images, labels)
     store = collect(vit, MIDDLE, work / "digits", work / "store", positions=4, margin=1, attribution=True,
                     progress=False)
     digit = np.array([int(Path(i).stem.split("_")[0]) for i in store.ids])[store.image]  # row -> digit index
@@ -159,7 +149,7 @@ def atlas_figures(vit, images, labels, work: Path, steps: int) -> dict:
 
 
 def top_tokens(vit, images, labels, work: Path, k: int = 9) -> dict:
-    files = write_digits(work / "digits", images, labels)
+    files = write_digit_images(work / "digits", images, labels)
     found = collect_top_examples(vit, MIDDLE, files, k=k, batch_size=16, progress=False)
     grid = activations(vit, torch.stack([load_image_resized(f, 32) for f in files]), [MIDDLE], canonical=True)[MIDDLE]
     best = grid.flatten(2).max(2).values.T  # (C, N)

@@ -3,7 +3,6 @@ offline by name, and what deepscope shows of the ViT is real (renders, channels,
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 from deepscope.atlas import build_atlas, collect
@@ -12,7 +11,7 @@ from deepscope.errors import DeepscopeError
 from deepscope.examples import collect_top_examples
 from deepscope.models import layer_spec, load_model
 from deepscope.models.capture import activations
-from deepscope.models.digits import digits_images, train_test_indices
+from deepscope.models.digits import digits_images, train_test_indices, write_digit_images
 from deepscope.render import channel, class_logit, render, score_images
 from deepscope.render.param import FourierImage
 from deepscope.render.transforms import jitter, pad, scale_rotate, until
@@ -96,19 +95,9 @@ def test_channel_renders_beat_every_real_digit(vit, digits):
     assert (rendered > best_real).all(), (rendered, best_real)
 
 
-def _write_digits(folder, images, labels):
-    folder.mkdir()
-    files = []
-    for i, (image, label) in enumerate(zip(images, labels)):
-        path = folder / f"{i:04d}_{int(label)}.png"
-        Image.fromarray((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(path)
-        files.append(path)
-    return files
-
-
 def test_top_tokens_equal_a_brute_force_pass(vit, digits, tmp_path):
     images, labels = digits
-    files = _write_digits(tmp_path / "digits", images[:300], labels[:300])
+    files = write_digit_images(tmp_path / "digits", images[:300], labels[:300])
     k = 5
     found = collect_top_examples(vit, MIDDLE, files, k=k, batch_size=7, progress=False)
     loaded = torch.stack([load_image_resized(f, 32) for f in files])
@@ -124,7 +113,7 @@ def test_top_tokens_equal_a_brute_force_pass(vit, digits, tmp_path):
 
 def test_atlas_of_tokens_is_coherent_and_groups_digits(vit, digits, tmp_path):
     images, labels = digits
-    _write_digits(tmp_path / "digits", images[:400], labels[:400])
+    write_digit_images(tmp_path / "digits", images[:400], labels[:400])
     store = collect(vit, MIDDLE, tmp_path / "digits", tmp_path / "store", positions=1, progress=False)
     atlas = build_atlas(None, store, MIDDLE, grid=6, threshold=3, layout="pca", icons=None, progress=False)
     digit = np.array([int(name.split("_")[1].split(".")[0]) for name in store.ids])[store.image]

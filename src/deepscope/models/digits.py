@@ -75,6 +75,19 @@ def digits_images(size: int = SIZE) -> tuple[torch.Tensor, torch.Tensor]:
     return canvas.expand(-1, 3, -1, -1).contiguous(), torch.tensor(data.target, dtype=torch.long)
 
 
+def write_digit_images(folder: str | os.PathLike, images: torch.Tensor, labels: torch.Tensor) -> list[Path]:
+    """The digits as PNG files `NNNN_<label>.png` in `folder` (for the folder-based commands)."""
+    from deepscope.data.images import save_image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, (image, label) in enumerate(zip(images, labels)):
+        files.append(folder / f"{i:04d}_{int(label)}.png")
+        save_image(image, files[-1])
+    return files
+
+
 def train_test_indices(count: int = 1797) -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed split (seed `SPLIT_SEED`): indices of the training and the held-out digits."""
     order = torch.randperm(count, generator=torch.Generator().manual_seed(SPLIT_SEED))
