@@ -59,6 +59,14 @@ class Atlas:
         picture = assemble(self.icons, self.grid.cells, self.grid.size, opacity=self.opacity)
         return add_column_labels(picture, self.column_labels) if self.column_labels else picture
 
+    def _repr_html_(self) -> str:  # Jupyter: the grid of icons, a cell's count and top classes on hover
+        from deepscope.viz.notebook import atlas_html
+
+        return atlas_html(self)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(f"Atlas of {self.layer}: {len(self.grid)} cells, {self.grid.size}x{self.grid.size} grid")
+
     def cell_entries(self, top_classes: int = 5, sources: int = 4) -> list[dict]:
         attr, names = self.cell_attribution(), self.data.classes
         unit = self.data.acts / (np.linalg.norm(self.data.acts, axis=1, keepdims=True) + 1e-12)

@@ -45,6 +45,12 @@ class Comparison:
     def column_labels(self) -> list[str | None]:
         return self.atlas.column_labels or []
 
+    def _repr_html_(self) -> str:  # Jupyter: the comparison's atlas, columns labelled by class
+        return self.atlas._repr_html_()
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(f"Comparison of {self.names[0]} and {self.names[1]}: {len(self.atlas.grid)} cells")
+
     def cells(self) -> list[ComparisonCell]:
         atlas, attr = self.atlas, self.atlas.cell_attribution()
         out = []

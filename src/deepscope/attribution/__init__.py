@@ -10,15 +10,17 @@ from deepscope.attribution.methods import (
            parse_methods,
            register_method,
 )
-from deepscope.attribution.report import explain_batches, saliency_folder, sanity_folder
+from deepscope.attribution.report import Explained, explain, explain_batches, saliency_folder, sanity_folder
 from deepscope.attribution.targets import resolve_targets, target_forward
 
 __all__ = [
            "METHODS",
            "Attribution",
+           "Explained",
            "Method",
            "attribute",
            "cam_layer",
+           "explain",
            "explain_batches",
            "get_method",
            "last_conv_layer",

@@ -26,6 +26,14 @@ class Attribution:
         """(B, H, W) map: `abs` sums |attribution| over colour channels, `signed` sums it."""
         return to_map(self.raw, mode)
 
+    def _repr_png_(self) -> bytes:  # Jupyter: the maps as heat maps
+        from deepscope.viz.notebook import heatmaps_png
+
+        return heatmaps_png(self)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(f"Attribution ({self.method}): {tuple(self.raw.shape)}")
+
 
 def attribute(model: VisionModel, images: torch.Tensor, method: str, target=None, *,
               layer: str | None = None, **options) -> Attribution:

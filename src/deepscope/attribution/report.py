@@ -52,6 +52,15 @@ class Explained:
     probs: torch.Tensor  # (n, classes) softmax of the model's logits
     targets: torch.Tensor | None  # (n,) class indices explained; None when an objective is
     results: dict[str, Attribution]
+    classes: list[str] | None = None  # the model's class names (captions of the pictures)
+
+    def _repr_png_(self) -> bytes:  # Jupyter: each image beside its overlays
+        from deepscope.viz.notebook import saliency_png
+
+        return saliency_png(self)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(f"Explained: {len(self.images)} images by {', '.join(self.results)}")
 
 
 def explain_batches(model: VisionModel, batches: Iterable[tuple[torch.Tensor, list[Path]]], methods: Sequence[str],
@@ -67,7 +76,13 @@ def explain_batches(model: VisionModel, batches: Iterable[tuple[torch.Tensor, li
                 (len(images),), model.class_index(target), device=images.device)
         results = {m: attribute(model, images, m, target if targets is None else targets, layer=layer,
                                 **(options or {})) for m in methods}
-        yield Explained(images, list(files), probs, targets, results)
+        yield Explained(images, list(files), probs, targets, results, model.classes or None)
+
+
+def explain(model: VisionModel, images: torch.Tensor, methods: Sequence[str] = (DEFAULT_METHOD,), target=None, *,
+            layer: str | None = None, options: dict | None = None) -> Explained:
+    """`images` (n, 3, H, W) in [0, 1] explained by every method (one batch of `explain_batches`)."""
+    return next(explain_batches(model, [(images, [])], methods, target, layer=layer, options=options))
 
 
 def _stem(file: Path, root: Path) -> str:

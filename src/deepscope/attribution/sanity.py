@@ -44,6 +44,18 @@ class SanityConfig:
     options: dict = field(default_factory=dict)  # method options (smoothgrad samples, ...)
 
 
+class SanityReport(dict):
+    """The JSON-able report of `run_sanity` (a plain dict) that Jupyter shows as its verdict table."""
+
+    def _repr_html_(self) -> str:
+        from deepscope.viz.notebook import sanity_html
+
+        return sanity_html(self)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(f"SanityReport of {self.get('model')}: {', '.join(self.get('methods', {}))}")
+
+
 def _maps(model, images, method, targets, cfg) -> tuple[np.ndarray, np.ndarray]:
     """(abs, signed) maps of every image, (N, H, W) float64 numpy, computed in batches."""
     abs_maps, signed = [], []
@@ -96,7 +108,7 @@ def randomization_verdict(per_stage: list[dict], stages: list[str], threshold: f
 
 
 def run_sanity(model: VisionModel, images: torch.Tensor, cfg: SanityConfig | None = None,
-               progress: Callable[[str], None] | None = None) -> dict:
+               progress: Callable[[str], None] | None = None) -> SanityReport:
     """Both sanity checks for every method of `cfg` on `images` (N, 3, H, W) in [0, 1]; a JSON-able report."""
     cfg = cfg or SanityConfig()
     methods = [get_method(m).name for m in cfg.methods]
@@ -122,7 +134,7 @@ def run_sanity(model: VisionModel, images: torch.Tensor, cfg: SanityConfig | Non
             per_stage[m].append(_scores(ref[m], _maps(randomized, images, m, targets, cfg)))
 
     report_methods = {m: _method_entry(class_scores[m], per_stage[m], stages, cfg) for m in methods}
-    return {
+    return SanityReport({
         "model": model.name,
         "images": len(images),
         "size": list(images.shape[2:]),
@@ -141,7 +153,7 @@ def run_sanity(model: VisionModel, images: torch.Tensor, cfg: SanityConfig | Non
                   "channels of |attribution|, signed = sum over channels. SSIM and HOG compare |maps| scaled "
                   "to [0,1] by their 99th percentile. Randomization re-draws each weight tensor from a Gaussian "
                   "with the trained tensor's mean and std; BatchNorm running statistics are kept."),
-    }
+    })
 
 
 def _method_entry(cls: dict, per_stage: list[dict], stages: list[str], cfg: SanityConfig) -> dict:

@@ -37,6 +37,23 @@ CROP_FILL = 0.5  # where the image clips a receptive field
 CHANNEL_CHUNK = 32  # channels whose top images are held in memory at once
 
 
+class ExamplesReport(dict):
+    """The `examples.json` report (a plain dict) with its `folder`; Jupyter shows its overview."""
+
+    def __init__(self, report: dict, folder: Path):
+        super().__init__(report)
+        self.folder = Path(folder)
+
+    def _repr_png_(self) -> bytes | None:
+        from deepscope.viz.notebook import file_png
+
+        return file_png(self.folder / self["overview"]) if self.get("overview") else None
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(f"ExamplesReport of {self.get('layer')}: {len(self.get('channels', []))} channels "
+                     f"in {self.folder}")
+
+
 def _finished_report(job: Job, out: Path) -> dict | None:
     """The report of the finished run with the same settings, if it and all its sheets are still there."""
     report = read_json(out / REPORT) if job.done(REPORT) else None
@@ -151,7 +168,7 @@ def dataset_examples(
     workers: int | None = None,
     key_extra: dict | None = None,
     on_batch: Callable[[int], None] | None = None,
-) -> dict:
+) -> ExamplesReport:
     """Run (or resume, or read back) the whole job; returns the `examples.json` report."""
     out = prepare_output_dir(out)
     (out / "channels").mkdir(exist_ok=True)
@@ -162,7 +179,7 @@ def dataset_examples(
                                        "fv_dir": str(fv_dir), "fv": [fv_size, fv_steps] if with_fv else None})
     previous = _finished_report(job, out)
     if previous is not None:
-        return previous
+        return ExamplesReport(previous, out)
     if collection.read == 0:
         raise no_readable_images_error(files, collection.skipped)
     rf = receptive_field(model, layer, collection.size)
@@ -188,4 +205,4 @@ def dataset_examples(
     }
     write_text(out / REPORT, json.dumps(report, indent=1))
     job.finish(REPORT)
-    return report
+    return ExamplesReport(report, out)

@@ -35,6 +35,15 @@ class RenderResult:
         obj = self.objectives[index // self.images_per_objective]
         return obj if self.images_per_objective == 1 else f"{obj}#{index % self.images_per_objective}"
 
+    def _repr_png_(self) -> bytes:  # Jupyter: a contact sheet
+        from deepscope.viz.notebook import render_png
+
+        return render_png(self)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(f"RenderResult: {len(self.images)} images {tuple(self.images.shape[1:])}, "
+                     f"objectives {', '.join(self.objectives[:4])}{' ...' if len(self.objectives) > 4 else ''}")
+
 
 @contextlib.contextmanager
 def frozen(model: torch.nn.Module):
