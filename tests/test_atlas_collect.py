@@ -178,12 +178,3 @@ def test_a_torch_dataset_is_a_source(model, tmp_path):
     assert store.ids == ["0", "1", "2"] and store.image.tolist() == [0, 2]
     assert "broken item" in store.failed[0]["reason"]
 
-
-def test_cleanup_removes_only_this_process_partial_shards(tmp_path):
-    from deepscope.atlas.collection.store import clean_partial
-
-    mine, theirs = tmp_path / "shards" / ".tmp-000000000-000000004-11", tmp_path / "shards" / ".tmp-000000004-000000008-22"
-    mine.mkdir(parents=True)
-    theirs.mkdir()
-    clean_partial(tmp_path, [(0, 4)])
-    assert not mine.exists() and theirs.exists()

@@ -10,8 +10,10 @@ Layout of a store folder:
 A shard folder is written under a temporary name and renamed when complete, so a killed run
 leaves either a finished shard or nothing (`meta.json` and `images.txt` are written atomically by
 `jobs.write_text`); all files are plain `.npy`/JSON, so the same collection writes byte-identical
-files. Shards from processes or machines that split the image range merge by copying their folders
-into one store (`merge_stores`).
+files. Several processes may write one store at once (`publish`: a lock, a shard finished first by
+another process accepted, orphaned temporary folders of dead writers removed). Shards from
+processes or machines that split the image range merge by copying their folders into one store
+(`merge_stores`).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepscope.atlas.collection.publish import DONE, publish, store_lock, temp_folder
 from deepscope.errors import DeepscopeError
 from deepscope.jobs import changed_settings, write_text
 
@@ -47,19 +50,21 @@ def shard_name(first: int, end: int) -> str:
 
 
 def init_store(root: Path, meta: dict, ids: list[str]) -> None:
-    """Create the store, or check that an existing one was started with the same settings."""
+    """Create the store, or check that an existing one was started with the same settings (under the
+    store's lock: of two processes starting one store, one creates it and the other checks it)."""
     root.mkdir(parents=True, exist_ok=True)
     meta_path = root / META
-    if meta_path.exists():
-        old, new = (_checked(m) for m in (json.loads(meta_path.read_text()), meta))
-        if any(old.get(k) != new.get(k) for k in set(old) | set(new)):
-            raise DeepscopeError(f"the activation store {str(root)!r} was collected with other settings "
-                                 f"({changed_settings(old, new)}); use another store folder (--store) or delete "
-                                 "this one")
-        return
-    (root / SHARDS).mkdir(exist_ok=True)
-    write_text(root / IMAGES, "".join(i + "\n" for i in ids))
-    write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    with store_lock(root):
+        if meta_path.exists():
+            old, new = (_checked(m) for m in (json.loads(meta_path.read_text()), meta))
+            if any(old.get(k) != new.get(k) for k in set(old) | set(new)):
+                raise DeepscopeError(f"the activation store {str(root)!r} was collected with other settings "
+                                     f"({changed_settings(old, new)}); use another store folder (--store) or "
+                                     "delete this one")
+            return
+        (root / SHARDS).mkdir(exist_ok=True)
+        write_text(root / IMAGES, "".join(i + "\n" for i in ids))
+        write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
 
 def _checked(meta: dict) -> dict:
@@ -67,32 +72,25 @@ def _checked(meta: dict) -> dict:
     return {k: v for k, v in meta.items() if k not in UNCHECKED}
 
 
-def clean_partial(root: Path, ranges: list[tuple[int, int]]) -> None:
-    """Remove half-written shards of `ranges` a killed run left behind (other processes' parts stay)."""
-    for first, end in ranges:
-        for tmp in (root / SHARDS).glob(f".tmp-{shard_name(first, end)}-*"):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def shard_done(root: Path, first: int, end: int) -> bool:
-    return (root / SHARDS / shard_name(first, end) / "failed.json").exists()
+    return (root / SHARDS / shard_name(first, end) / DONE).exists()
 
 
-def write_shard(root: Path, first: int, end: int, arrays: dict[str, np.ndarray], failed: list[dict]) -> None:
-    """Write one shard atomically: into a temporary folder, then renamed into place."""
+def write_shard(root: Path, first: int, end: int, arrays: dict[str, np.ndarray], failed: list[dict]) -> bool:
+    """Write one shard atomically: into a temporary folder, then renamed into place; False when
+    another process wrote the same shard first (its copy is kept)."""
     final = root / SHARDS / shard_name(first, end)
-    tmp = root / SHARDS / f".tmp-{shard_name(first, end)}-{os.getpid()}"
+    tmp = temp_folder(final)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for key, value in arrays.items():
         if value is not None:
             np.save(tmp / f"{key}.npy", np.ascontiguousarray(value))
-    # failed.json is written last: its presence marks a complete shard
-    (tmp / "failed.json").write_text(json.dumps(failed, indent=1, sort_keys=True) + "\n")
+    (tmp / DONE).write_text(json.dumps(failed, indent=1, sort_keys=True) + "\n")  # the marker, last
     for f in tmp.iterdir():  # data on disk before the rename makes the shard visible
         with open(f, "rb") as handle:
             os.fsync(handle.fileno())
-    os.replace(tmp, final)
+    return publish(tmp, final)
 
 
 @dataclass
@@ -159,7 +157,7 @@ def open_store(root: str | os.PathLike) -> ActivationStore:
             path = folder / f"{key}.npy"
             if path.exists():
                 parts[key].append(np.load(path))
-        failed.extend(json.loads((folder / "failed.json").read_text()))
+        failed.extend(json.loads((folder / DONE).read_text()))
     channels, classes = meta["channels"], meta.get("num_classes", 0)
     acts = np.concatenate(parts["acts"]) if parts["acts"] else np.zeros((0, channels), np.float32)
     image = np.concatenate(parts["image"]) if parts["image"] else np.zeros(0, np.int64)
@@ -181,9 +179,10 @@ def merge_stores(sources: list[str | os.PathLike], target: str | os.PathLike) ->
     for source in sources:
         for shard in sorted((Path(source) / SHARDS).iterdir()):
             dest = target / SHARDS / shard.name
-            if shard.name.startswith(".") or dest.exists() or not (shard / "failed.json").exists():
+            if shard.name.startswith(".") or (dest / DONE).exists() or not (shard / DONE).exists():
                 continue
-            tmp = target / SHARDS / f".tmp-{shard.name}-{os.getpid()}"
+            tmp = temp_folder(dest)
+            shutil.rmtree(tmp, ignore_errors=True)
             shutil.copytree(shard, tmp)
-            os.replace(tmp, dest)
+            publish(tmp, dest)
     return target
