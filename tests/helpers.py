@@ -105,10 +105,18 @@ class TinyTokens(torch.nn.Module):
         self.patch_embed = torch.nn.Conv2d(3, width, patch, patch)
         self.prefix = torch.nn.Parameter(torch.randn(1, prefix, width))
         self.blocks = torch.nn.Sequential(torch.nn.Linear(width, width), torch.nn.GELU())
+        self.mix = TokenMix()
         self.head = torch.nn.Linear(width, classes)
 
     def forward(self, x):
         tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
         tokens = self.blocks(torch.cat([self.prefix.expand(len(x), -1, -1), tokens], 1))
-        mixed = tokens + tokens.mean(1, keepdim=True).tanh()
+        mixed = self.mix(tokens)
         return self.head(mixed[:, 0] + mixed[:, self.num_prefix_tokens:].mean(1))
+
+
+class TokenMix(torch.nn.Module):
+    """Every token plus tanh of the mean token: after it, the class token depends on the image."""
+
+    def forward(self, tokens):
+        return tokens + tokens.mean(1, keepdim=True).tanh()

@@ -1,11 +1,13 @@
 """Layer layouts: maps, channels-last maps, tokens with prefix tokens, vectors, read through one spec."""
+import numpy as np
 import pytest
 import torch
 from helpers import TinyTokens
 from torch import nn
 
-from deepscope.atlas import collect
+from deepscope.atlas import IconSettings, build_atlas, collect
 from deepscope.atlas.collection.forward import sample_activations, sample_with_attribution
+from deepscope.atlas.quality import centre_activations
 from deepscope.errors import DeepscopeError
 from deepscope.examples import receptive_field
 from deepscope.models import capture, from_module, layer_spec, list_layers
@@ -131,6 +133,8 @@ def test_atlas_attribution_on_tokens_and_channels_last_matches_autograd(layer_of
     spec = layer_spec(model, layer)
     images = _images(2)
     pos = torch.tensor([[[1, 2], [6, 0]], [[3, 3], [0, 7]]])
+    if spec.kind == "tokens":  # (-1, j) is prefix token j: the class token and the last register token
+        pos[0, 1], pos[1, 0] = torch.tensor([-1, 0]), torch.tensor([-1, PREFIX - 1])
     acts, attr = sample_with_attribution(model, layer, images, pos)
     assert acts.shape == (4, WIDTH) and attr.shape == (4, CLASSES)
     assert torch.allclose(acts, sample_activations(model, layer, images, pos), atol=1e-6)
@@ -144,7 +148,7 @@ def test_atlas_attribution_on_tokens_and_channels_last_matches_autograd(layer_of
         handle.remove()
     for row, (b, k) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
         y, x = pos[b, k].tolist()
-        at = (b, PREFIX + GRID * y + x) if spec.kind == "tokens" else (b, y, x)
+        at = (b, (x if y < 0 else PREFIX + GRID * y + x)) if spec.kind == "tokens" else (b, y, x)
         assert torch.allclose(acts[row], raw[at].detach(), atol=1e-6)
         for cls in (0, CLASSES - 1):
             grad, = torch.autograd.grad(logits[b, cls], raw, retain_graph=True)
@@ -162,6 +166,24 @@ def test_atlas_collection_reads_a_token_layer(tokens_model, tmp_path):
         y, x = store.pos[row].tolist()
         expected = raw[int(store.image[row]), PREFIX + GRID * y + x]
         assert torch.allclose(torch.from_numpy(store.acts[row]), expected, atol=1e-5)
+
+
+def test_class_token_collection_takes_one_class_token_per_image(tokens_model, last_model, tmp_path):
+    images = [image for image in _images(5, seed=2)]
+    store = collect(tokens_model, "mix", images, tmp_path / "store", positions=4, tokens="class",
+                    attribution=True, progress=False)
+    assert store.acts.shape == (5, WIDTH) and store.pos.tolist() == [[-1, 0]] * 5
+    raw = _raw(tokens_model, "mix", torch.stack(images))
+    assert torch.allclose(torch.from_numpy(store.acts), raw[:, 0], atol=1e-5)
+    with pytest.raises(DeepscopeError, match="class token needs a token layer"):
+        collect(last_model, "stage", images, tmp_path / "other", tokens="class", progress=False)
+    atlas = build_atlas(tokens_model, store, grid=1, threshold=1, layout="pca", progress=False,
+                        icons=IconSettings(size=SIZE, steps=32, attempts=1, transforms="none", polish=0))
+    assert atlas.params["icons"]["token"] == 0  # icons maximize the direction on the class token
+    # the icon's class token scores above every real class token of its cell under the icon objective
+    assert atlas.fidelity["beats_real"] == [True]
+    grey = centre_activations(tokens_model, "mix", torch.full((1, 3, SIZE, SIZE), 0.5), token=0)
+    assert not np.allclose(grey, centre_activations(tokens_model, "mix", atlas.icons, token=0))
 
 
 def test_vector_layers_fail_clearly_where_a_grid_is_needed(tokens_model, tmp_path):

@@ -36,6 +36,7 @@ class IconSettings:
     seed: int = 0
     polish: float = 0.25  # share of the last steps without transforms (aligns the exact centre position)
     redirect_steps: int | None = None  # redirected-ReLU steps; None: steps // 32, at most 16 (16 at 512)
+    token: int | None = None  # None: the centre position; j: prefix token j (0: the class token)
 
 
 def auto_icon_size(model: VisionModel, layer: str) -> int:
@@ -45,16 +46,22 @@ def auto_icon_size(model: VisionModel, layer: str) -> int:
     return max(80, 3 * stride)
 
 
-def resolved(settings: IconSettings | None, model: VisionModel, layer: str) -> IconSettings:
-    """The settings with the automatic icon size filled in."""
+def resolved(settings: IconSettings | None, model: VisionModel, layer: str, meta: dict | None = None) -> IconSettings:
+    """The settings with the automatic icon size filled in, and the class token for a store of class
+    tokens (`meta`: the store's)."""
     settings = settings or IconSettings()
-    return settings if settings.size else replace(settings, size=auto_icon_size(model, layer))
+    if not settings.size:
+        settings = replace(settings, size=auto_icon_size(model, layer))
+    if (meta or {}).get("tokens") == "class" and settings.token is None:
+        settings = replace(settings, token=0)
+    return settings
 
 
 def icon_objectives(layer: str, directions: np.ndarray, settings: IconSettings,
                     whitening: np.ndarray | None = None) -> list[Objective]:
     white = None if whitening is None else torch.as_tensor(whitening)
-    return [direction_cossim(layer, torch.as_tensor(v), settings.power, whitening=white) for v in directions]
+    return [direction_cossim(layer, torch.as_tensor(v), settings.power, whitening=white, token=settings.token)
+            for v in directions]
 
 
 def polished_transforms(settings: IconSettings) -> list:

@@ -7,7 +7,7 @@ import torch
 from deepscope.atlas.grid import Grid
 from deepscope.atlas.icons import IconSettings, icon_objectives
 from deepscope.models.capture import activations
-from deepscope.models.layout import SPATIAL, require_layout
+from deepscope.models.layout import SPATIAL, prefix_key, require_layout
 from deepscope.models.vision_model import VisionModel
 
 # ImageNet-1k indices 0..397 are animals (tench .. the last animal class, before 'abacus' & co.)
@@ -19,10 +19,14 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)
 
 
-def centre_activations(model: VisionModel, layer: str, images: torch.Tensor) -> np.ndarray:
-    """(M, C) activation at the centre position of each image (where the icon objective looks)."""
+def centre_activations(model: VisionModel, layer: str, images: torch.Tensor, token: int | None = None) -> np.ndarray:
+    """(M, C) activation at the centre position of each image (where the icon objective looks), or at
+    prefix token `token` of a token layer."""
     require_layout(model, layer, *SPATIAL, method="icon fidelity", size=images.shape[-1])
-    grid = activations(model, images.to(model.device), [layer], canonical=True)[layer]
+    acts = activations(model, images.to(model.device), [layer], canonical=True)
+    if token is not None:
+        return acts[prefix_key(layer)][:, token].float().cpu().numpy()
+    grid = acts[layer]
     h, w = grid.shape[-2:]
     return grid[:, :, h // 2, w // 2].float().cpu().numpy()
 
@@ -31,7 +35,7 @@ def icon_fidelity(model: VisionModel, layer: str, grid: Grid, acts: np.ndarray, 
                   settings: IconSettings, whitening: np.ndarray | None = None) -> dict:
     """Per cell: cosine of the icon's centre activation with the cell direction, the icon's
     objective score and the best score of any real activation of the cell under that objective."""
-    centre = centre_activations(model, layer, icons)
+    centre = centre_activations(model, layer, icons, settings.token)
     cosines = _cosine(centre, grid.directions)
     objectives = icon_objectives(layer, grid.directions, settings, whitening)
     icon_scores, best_real = [], []

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import torch
 
+from deepscope.models.layout import prefix_key
 from deepscope.models.vision_model import LOGITS
 
 Acts = dict[str, torch.Tensor]
@@ -201,10 +202,12 @@ def direction(layer: str, vector: torch.Tensor) -> Objective:
 
 
 def direction_cossim(layer: str, vector: torch.Tensor, power: float = 2.0, *, x: int | None = None,
-                     y: int | None = None, whitening: torch.Tensor | None = None) -> Objective:
+                     y: int | None = None, whitening: torch.Tensor | None = None,
+                     token: int | None = None) -> Objective:
     """dot · max(0.1, cos)^power at one position (centre by default), as for atlas icons.
 
     dot = h·v̂ with v̂ = (v·S)/‖v·S‖ (S an optional whitening matrix); cos = dot / ‖h‖.
+    `token=j` reads prefix token j of a token layer instead (0: the class token).
     """
     vec = torch.as_tensor(vector, dtype=torch.float32)
     if whitening is not None:
@@ -213,7 +216,10 @@ def direction_cossim(layer: str, vector: torch.Tensor, power: float = 2.0, *, x:
 
     def fn(acts):
         act = acts[layer]
-        h = act if act.dim() == 2 else _center(act, x, y)
+        if act.dim() == 2:
+            h = act
+        else:
+            h = _center(act, x, y) if token is None else acts[prefix_key(layer)][:, token]
         dot = h @ vec.to(h.device, h.dtype)
         cos = (dot / (1e-4 + h.norm(dim=1))).clamp_min(0.1)
         return dot * cos.pow(power)

@@ -17,33 +17,46 @@ import torch.autograd.forward_ad as fwAD
 
 from deepscope.models.attention import unfused_attention
 from deepscope.models.capture import capture, first_tensor
-from deepscope.models.layout import SPATIAL, LayerSpec, require_layout
+from deepscope.models.layout import SPATIAL, LayerSpec, prefix_key, require_layout
 from deepscope.models.vision_model import VisionModel
 
 
-def _gather(grid: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """(B, C, h, w) canonical maps and (B, k, 2) positions -> (B·k, C) vectors."""
+def _gather(grid: torch.Tensor, pos: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, C, h, w) canonical maps, (B, P, C) prefix tokens and (B, k, 2) positions -> (B·k, C) vectors.
+
+    A position (y, x) is a cell of the grid; (-1, j) is prefix token j (the class token is (-1, 0)).
+    """
     b, k = pos.shape[:2]
     rows = torch.arange(b, device=grid.device).repeat_interleave(k)
     ys, xs = pos[..., 0].reshape(-1).long(), pos[..., 1].reshape(-1).long()
-    return grid[rows, :, ys, xs]
+    cells = grid[rows, :, ys.clamp(min=0), xs.clamp(max=grid.shape[-1] - 1)]
+    if prefix is None or bool((ys >= 0).all()):
+        return cells
+    tokens = prefix[rows, xs.clamp(max=prefix.shape[1] - 1)]
+    return torch.where((ys >= 0)[:, None], cells, tokens)
 
 
 @torch.no_grad()
 def sample_activations(model: VisionModel, layer: str, images: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """(B·k, C) activations at the positions; the forward stops at the layer."""
     with capture(model, [layer], truncate=True, detach=True, canonical=True) as cap:
-        grid = cap(images)[layer]
-    return _gather(grid.float(), pos.to(grid.device)).cpu()
+        acts = cap(images)
+    grid, prefix = acts[layer], acts.get(prefix_key(layer))
+    return _gather(grid.float(), pos.to(grid.device), None if prefix is None else prefix.float()).cpu()
 
 
 def _one_hot_masks(spec: LayerSpec, pos: torch.Tensor, device) -> torch.Tensor:
-    """(B·k, ...) masks in the layer's own layout, 1 at each row's position of the patch grid."""
-    b, k = pos.shape[:2]
-    masks = torch.zeros(b * k, 1, *spec.grid, device=device)
-    rows = torch.arange(b * k, device=device)
-    masks[rows, 0, pos[..., 0].reshape(-1).long(), pos[..., 1].reshape(-1).long()] = 1.0
-    return spec.raw_view(masks)
+    """(B·k, ...) masks in the layer's own layout, 1 at each row's position (grid cell or prefix token)."""
+    flat = pos.reshape(-1, 2).long()
+    rows = torch.arange(len(flat), device=device)
+    on_grid = flat[:, 0] >= 0
+    masks = torch.zeros(len(flat), 1, *spec.grid, device=device)
+    masks[rows[on_grid], 0, flat[on_grid, 0], flat[on_grid, 1]] = 1.0
+    if not spec.prefix:
+        return spec.raw_view(masks)
+    prefix = torch.zeros(len(flat), spec.prefix, 1, device=device)
+    prefix[rows[~on_grid], flat[~on_grid, 1], 0] = 1.0
+    return spec.raw_view(masks, prefix)
 
 
 @torch.no_grad()
@@ -77,10 +90,8 @@ def sample_with_attribution(model: VisionModel, layer: str, images: torch.Tensor
         handle.remove()
     if attr is None:
         raise RuntimeError(f"the logits do not depend on layer {layer!r}")
-    grid = spec.grid_view(seen["maps"])
-    rows = torch.arange(len(images) * k, device=grid.device)
-    flat_pos = pos.reshape(-1, 2).long()
-    acts = grid[rows, :, flat_pos[:, 0], flat_pos[:, 1]]
+    maps = seen["maps"]  # B·k rows, row r at position r
+    acts = _gather(spec.grid_view(maps), pos.reshape(-1, 1, 2), spec.prefix_tokens(maps) if spec.prefix else None)
     return acts.float().cpu(), attr.float().cpu()
 
 
