@@ -159,7 +159,7 @@ def build_atlas(model: VisionModel | None, data, layer: str | None = None, *, gr
     white = whitening(data.acts) if whiten else None
     timings["grid"] = time.perf_counter() - t
     if icons is not None and model is not None:
-        icons = resolved(icons, model, layer)
+        icons = resolved(icons, model, layer, getattr(data, "meta", None))
     params = {"layout": layout if "layout" in timings else "given", "layout_params": layout_params or {},
               "whiten": whiten, "seed": seed, "icons": asdict(icons) if icons else None}
     atlas = Atlas(layer, data, coords, cells, coherence=coherence(cells), params=params, timings=timings)

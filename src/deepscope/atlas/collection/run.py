@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from deepscope.atlas.collection.forward import Sampler
 from deepscope.atlas.collection.publish import clean_orphans
-from deepscope.atlas.collection.sampling import positions_for
+from deepscope.atlas.collection.sampling import TOKENS, positions_for
 from deepscope.atlas.collection.store import (
     SHARDS,
     ActivationStore,
@@ -38,13 +38,14 @@ def _parse_shard(shard) -> tuple[int, int]:
 
 def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *, positions: int = 1,
             margin: int = 1, attribution: bool = False, seed: int = 0, batch_size: int = 16,
-            shard_size: int = 256, workers: int | None = None, shard=None, limit: int | None = None,
+            tokens: str = "patches", shard_size: int = 256, workers: int | None = None, shard=None, limit: int | None = None,
             progress: bool = True) -> ActivationStore | None:
     """Collect `positions` activations per image of `images` (a folder or a dataset) at `layer`.
 
     Writes the store folder `store` shard by shard (image ranges of `shard_size`); a killed run
     resumes where it stopped and ends with the same files; a finished store is not redone.
     `attribution=True` also stores h · ∂logit_c/∂h for every class c at each position.
+    `tokens="class"` collects a token layer's class token instead, once per image.
     `shard="I/N"` collects only every N-th image range starting at I (split over processes);
     the store is returned once every range is there, else None.
     Unreadable images are skipped and listed in the store (`store.failed`).
@@ -56,12 +57,13 @@ def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *,
     ids = source.ids[:limit] if limit else source.ids
     model.resolve(layer)
     spec = require_layout(model, layer, *SPATIAL, method="an atlas")
+    positions = _check_tokens(spec, tokens, positions)
     if attribution and not model.classes:
         raise DeepscopeError("attribution needs a classifier with class names; collect without attribution")
     root = Path(store)
     meta = {"version": 1, "model": model.name, "layer": layer, "channels": spec.channels,
             "map_size": list(spec.grid), "input_size": model.input_size, "positions": positions,
-            "margin": margin, "seed": seed,
+            "margin": margin, "seed": seed, **({"tokens": tokens} if tokens != "patches" else {}),
             "attribution": bool(attribution), "num_classes": len(model.classes) if attribution else 0,
             "class_names": model.classes if attribution else None, "batch_size": batch_size,
             "shard_size": shard_size, "num_images": len(ids), "ids_digest": ids_digest(ids),
@@ -82,6 +84,18 @@ def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *,
         reasons = "; ".join(f["reason"] for f in result.failed[:3])
         raise DeepscopeError(f"none of the {len(ids)} images could be read ({reasons})")
     return result
+
+
+def _check_tokens(spec, tokens: str, positions: int) -> int:
+    """The positions per image for `tokens`; a clear error where the layer has no class token."""
+    if tokens not in TOKENS:
+        raise DeepscopeError(f"tokens {tokens!r} is not one of {', '.join(TOKENS)}")
+    if tokens == "patches":
+        return positions
+    if spec.kind != "tokens" or not spec.prefix:
+        raise DeepscopeError(f"the class token needs a token layer with a class token; {spec.layer!r} gives "
+                             f"{spec.describe()} (collect patch positions, or pick a transformer block)")
+    return 1
 
 
 def _run(model, layer, source, root, todo, meta, workers, progress) -> None:
@@ -119,7 +133,8 @@ def _sample_batch(sampler: Sampler, batch: list, meta: dict, arrays: dict) -> No
     """Run one batch of (index, image) and append its rows to `arrays`."""
     h, w = meta["map_size"]
     index = np.array([i for i, _ in batch], dtype=np.int64)
-    pos = np.stack([positions_for(int(i), meta["positions"], h, w, meta["margin"], meta["seed"]) for i in index])
+    pos = np.stack([positions_for(int(i), meta["positions"], h, w, meta["margin"], meta["seed"],
+                                  meta.get("tokens", "patches")) for i in index])
     acts, attr = sampler(torch.stack([image for _, image in batch]), torch.from_numpy(pos))
     arrays["acts"].append(acts.numpy().astype(np.float32))
     arrays["image"].append(np.repeat(index, meta["positions"]))
