@@ -5,6 +5,8 @@ every `checkpoint_seconds` and at the end) to `state_path`; a rerun with the sam
 from the checkpoint and ends with exactly the result of an uninterrupted run (batches are fixed
 file ranges, so the arithmetic is the same); a finished run is read back without any work.
 The layer is read through its layout: maps and patch tokens as their grid, a vector as 1x1 maps.
+With `groups` (one id per file, e.g. the photo a view was cut from) a channel keeps at most
+`per_group` images of one group; without groups every image competes alone.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from deepscope.models.layout import layer_spec
 from deepscope.models.vision_model import VisionModel
 
 STATE_VERSION = 1
+PER_GROUP = 2  # images of one group a channel keeps, where files carry groups
 
 
 @dataclass
@@ -61,15 +64,30 @@ def pass_settings(model: VisionModel, layer: str, files: Sequence[Path], channel
             "extra": extra or {}}
 
 
+def group_ids(groups: Sequence | None, files: Sequence[Path], per_group: int | None) -> torch.Tensor | None:
+    """One integer per file for `groups` (any hashable labels, numbered in order of appearance); None
+    without groups or without a cap."""
+    if groups is None or per_group is None:
+        return None
+    groups = list(groups)
+    if len(groups) != len(files):
+        raise DeepscopeError(f"{len(groups)} group ids for {len(files)} images: give one group per image")
+    if per_group < 1:
+        raise DeepscopeError(f"per-group cap must be at least 1, got {per_group}")
+    numbers: dict = {}
+    return torch.tensor([numbers.setdefault(g, len(numbers)) for g in groups], dtype=torch.long)
+
+
 def _start(layer: str, size: int, files: list[Path], channels: list[int], k: int, settings: dict,
-           state_path: Path | None) -> tuple[Collection, Job | None]:
-    """The collection checkpointed at `state_path` with these settings (else an empty one) and its job."""
+           state_path: Path | None, cap: tuple[torch.Tensor | None, int | None]) -> tuple[Collection, Job | None]:
+    """The collection checkpointed at `state_path` with these settings (else an empty one) and its job;
+    `cap` = (group id per file, images per group) or (None, None)."""
     job = Job(state_path.parent, "examples", settings) if state_path is not None else None
     key = job.key if job is not None else settings_key(settings)
     state = job.load_tensors(state_path) if job is not None else None
     if state is None:
-        return Collection(layer, size, files, TopK.empty(channels, k), 0, [], key), job
-    return Collection(layer, size, files, TopK.from_state_dict(state["topk"]), int(state["done"]),
+        return Collection(layer, size, files, TopK.empty(channels, k, *cap), 0, [], key), job
+    return Collection(layer, size, files, TopK.from_state_dict(state["topk"], *cap), int(state["done"]),
                       [tuple(s) for s in state["skipped"]], key), job
 
 
@@ -88,10 +106,13 @@ def collect_top_examples(
     workers: int | None = None,
     key_extra: dict | None = None,
     on_batch: Callable[[int], None] | None = None,
+    groups: Sequence | None = None,
+    per_group: int | None = PER_GROUP,
 ) -> Collection:
     """Top-`k` images of every channel of `layer` (or of `channels`) over `files`, in one pass.
 
-    `on_batch(files_done)` is called after each batch is merged (before any checkpoint of it).
+    `groups`: a group id per file; a channel then keeps at most `per_group` images of a group (None: no
+    cap). `on_batch(files_done)` is called after each batch is merged (before any checkpoint of it).
     """
     if k < 1:
         raise DeepscopeError(f"--top must be at least 1, got {k}")
@@ -100,9 +121,13 @@ def collect_top_examples(
     spec = layer_spec(model, layer, size)  # maps and patch tokens as (B, C, h, w), vectors as (B, C)
     channels = list(range(spec.channels)) if channels is None else list(channels)
     spec.check_channels(channels)
+    ids = group_ids(groups, files, per_group)
+    if ids is not None:  # without a cap the settings (and a checkpoint's key) are those of before groups
+        key_extra = {**(key_extra or {}), "groups": settings_key(ids.tolist()), "per_group": per_group}
     settings = pass_settings(model, layer, files, channels, k, size, batch_size, key_extra)
     state_path = Path(state_path) if state_path is not None else None
-    collection, job = _start(layer, size, files, channels, k, settings, state_path)
+    collection, job = _start(layer, size, files, channels, k, settings, state_path,
+                             (ids, per_group if ids is not None else None))
     if collection.finished:
         return collection
     bar = tqdm(total=len(files), initial=collection.done, desc=f"top-{k} {layer}", unit="img",

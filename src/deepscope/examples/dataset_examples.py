@@ -17,7 +17,7 @@ import torch
 
 from deepscope.data.images import ImageError, load_image, resize_center_crop
 from deepscope.data.stream import no_readable_images_error
-from deepscope.examples.collect import Collection, collect_top_examples
+from deepscope.examples.collect import PER_GROUP, Collection, collect_top_examples
 from deepscope.examples.crops import box_in_original, field_crop
 from deepscope.examples.deconv import deconv_problem, project_units, projection_image
 from deepscope.examples.fv import find_fv_images, render_fv
@@ -168,13 +168,19 @@ def dataset_examples(
     workers: int | None = None,
     key_extra: dict | None = None,
     on_batch: Callable[[int], None] | None = None,
+    groups: Sequence | None = None,
+    per_group: int | None = PER_GROUP,
 ) -> ExamplesReport:
-    """Run (or resume, or read back) the whole job; returns the `examples.json` report."""
+    """Run (or resume, or read back) the whole job; returns the `examples.json` report.
+
+    `groups` (a group id per file, e.g. the source photo of each view): a channel keeps at most
+    `per_group` examples of one group."""
     out = prepare_output_dir(out)
     (out / "channels").mkdir(exist_ok=True)
     collection = collect_top_examples(model, layer, files, channels=channels, k=k, size=size, batch_size=batch_size,
                                       state_path=out / STATE_FILE, checkpoint_seconds=checkpoint_seconds,
-                                      progress=progress, workers=workers, key_extra=key_extra, on_batch=on_batch)
+                                      progress=progress, workers=workers, key_extra=key_extra, on_batch=on_batch,
+                                      groups=groups, per_group=per_group)
     job = Job(out, "examples-report", {"pass": collection.key, "deconv": deconv, "with_fv": with_fv,
                                        "fv_dir": str(fv_dir), "fv": [fv_size, fv_steps] if with_fv else None})
     previous = _finished_report(job, out)
@@ -203,6 +209,8 @@ def dataset_examples(
         "receptive_field": rf.to_json(), "deconv_per_channel": min(deconv, k),
         "overview": "overview.png" if rows else None, "channels": entries, "key": job.key, "complete": True,
     }
+    if collection.topk.capped:
+        report["per_group"] = collection.topk.per_group
     write_text(out / REPORT, json.dumps(report, indent=1))
     job.finish(REPORT)
     return ExamplesReport(report, out)

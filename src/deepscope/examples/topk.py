@@ -4,6 +4,11 @@ A channel's score for an image is the spatial max of its activation map (the str
 as Zeiler & Fergus show; over the patch grid of a token layer; the value itself for a vector layer);
 the spatial mean is stored beside it. Ties keep the earlier image, so the result equals a stable
 sort of every image's score, whatever the batching.
+
+Images may carry a group id (the photo a view was cut from): with `per_group` set, a channel keeps
+at most that many images of one group, the best ones. The greedy pick (best first, skipping images
+whose group is full) of the kept images plus a batch equals the greedy pick of every image seen, so
+the capped result does not depend on the batching either.
 """
 from __future__ import annotations
 
@@ -17,7 +22,9 @@ class TopK:
     """For each of `channels` (C of them): the k best images so far, best first.
 
     `scores` (C, k) spatial max, `means` (C, k) spatial mean, `images` (C, k) image index (-1 where
-    fewer than k images were seen), `positions` (C, k, 2) grid (y, x) of the max.
+    fewer than k images were seen), `positions` (C, k, 2) grid (y, x) of the max. `groups` (N,): the
+    group id of every image index of the pass (None: no groups); `per_group`: the most images of one
+    group a channel keeps (None: no cap).
     """
 
     channels: list[int]
@@ -25,16 +32,24 @@ class TopK:
     means: torch.Tensor
     images: torch.Tensor
     positions: torch.Tensor
+    groups: torch.Tensor | None = None
+    per_group: int | None = None
 
     @classmethod
-    def empty(cls, channels: list[int], k: int) -> TopK:
+    def empty(cls, channels: list[int], k: int, groups: torch.Tensor | None = None,
+              per_group: int | None = None) -> TopK:
         c = len(channels)
         return cls(list(channels), torch.full((c, k), float("-inf")), torch.zeros(c, k),
-                   torch.full((c, k), -1, dtype=torch.long), torch.zeros(c, k, 2, dtype=torch.long))
+                   torch.full((c, k), -1, dtype=torch.long), torch.zeros(c, k, 2, dtype=torch.long),
+                   groups, per_group)
 
     @property
     def k(self) -> int:
         return self.scores.shape[1]
+
+    @property
+    def capped(self) -> bool:
+        return self.groups is not None and self.per_group is not None
 
     def update(self, acts: torch.Tensor, image_indices: torch.Tensor) -> TopK:
         """Merge a batch of activations of images `image_indices`, in the layer's canonical view
@@ -51,16 +66,36 @@ class TopK:
         mean = flat.mean(2)
         pos = torch.stack([where // width, where % width], -1)  # (B, C, 2)
         scores = torch.cat([self.scores, best.T], 1)
-        order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :self.k]
         images = torch.cat([self.images, image_indices.view(1, batch).expand(len(self.channels), batch)], 1)
+        order = torch.sort(scores, dim=1, descending=True, stable=True).indices
+        means = torch.cat([self.means, mean.T], 1)
         positions = torch.cat([self.positions, pos.transpose(0, 1)], 1)
-        return TopK(self.channels, scores.gather(1, order), torch.cat([self.means, mean.T], 1).gather(1, order),
-                    images.gather(1, order), positions.gather(1, order[..., None].expand(-1, -1, 2)))
+        if not self.capped:
+            order = order[:, :self.k]
+            return TopK(self.channels, scores.gather(1, order), means.gather(1, order), images.gather(1, order),
+                        positions.gather(1, order[..., None].expand(-1, -1, 2)))
+        allowed = self._allowed(images.gather(1, order))
+        first = torch.sort((~allowed).to(torch.int8), dim=1, stable=True).indices[:, :self.k]  # allowed first
+        order, keep = order.gather(1, first), allowed.gather(1, first)  # fewer than k allowed: empty slots
+        return TopK(self.channels, scores.gather(1, order).masked_fill(~keep, float("-inf")),
+                    means.gather(1, order).masked_fill(~keep, 0.0), images.gather(1, order).masked_fill(~keep, -1),
+                    positions.gather(1, order[..., None].expand(-1, -1, 2)).masked_fill(~keep[..., None], 0),
+                    self.groups, self.per_group)
+
+    def _allowed(self, ranked_images: torch.Tensor) -> torch.Tensor:
+        """(C, n) candidates (best first) that a greedy pick keeps: real images whose group holds fewer
+        than `per_group` better-ranked ones."""
+        valid = ranked_images >= 0
+        group = self.groups[ranked_images.clamp(min=0)]
+        same = (group[:, :, None] == group[:, None, :]) & valid[:, None, :]  # (C, n, n)
+        better = same & torch.ones_like(same[0]).tril(-1)  # column ranked before row
+        return valid & (better.sum(2) < self.per_group)
 
     def state_dict(self) -> dict:
         return {"channels": self.channels, "scores": self.scores, "means": self.means, "images": self.images,
                 "positions": self.positions}
 
     @classmethod
-    def from_state_dict(cls, state: dict) -> TopK:
-        return cls(list(state["channels"]), state["scores"], state["means"], state["images"], state["positions"])
+    def from_state_dict(cls, state: dict, groups: torch.Tensor | None = None, per_group: int | None = None) -> TopK:
+        return cls(list(state["channels"]), state["scores"], state["means"], state["images"], state["positions"],
+                   groups, per_group)
