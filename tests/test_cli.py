@@ -78,7 +78,7 @@ def test_class_and_neuron_objectives(tmp_path, capsys):
     (["render", "--layer", "blocks.4", "--channels", "112"], "out of range: layer 'blocks.4' has 112 channels"),
     (["render", "--layer", "blocks.4", "--channels", "x-y"], "cannot read --channels"),
     (["render", "--size", "4"], "too small"),
-    (["render", "--steps", "0"], "steps must be positive"),
+    (["render", "--steps", "0"], "argument --steps: 0 is too small"),
     (["render", "--class", "no such class"], "unknown class"),
 ])
 def test_user_errors_are_one_clear_line(tmp_path, capsys, args, message):

@@ -1,46 +1,42 @@
-"""`deepscope` command line: one sub-command per job."""
+"""`deepscope` command line: one sub-command per job.
+
+The sub-command modules import only argparse and light modules at the top (their `run` imports
+the library), so `deepscope --help` and `deepscope CMD --help` answer without loading torch.
+"""
 from __future__ import annotations
 
-import argparse
+import importlib
 import sys
 
-from deepscope.cli import (
-    atlas_cmd,
-    examples_cmd,
-    layers_cmd,
-    map_cmd,
-    occlusion_cmd,
-    patch_cmd,
-    render_cmd,
-    saliency_cmd,
-    sanity_cmd,
-    serve_cmd,
-    shape_bias_cmd,
-    site_cmd,
-)
+from deepscope.cli.common import Parser
 from deepscope.errors import DeepscopeError
 
-# Each module has `add_parser(subparsers)` that registers its sub-command with `func=run`.
-COMMANDS = [render_cmd, layers_cmd, shape_bias_cmd, atlas_cmd]
-COMMANDS += [examples_cmd, occlusion_cmd, map_cmd]  # dataset views
-COMMANDS += [patch_cmd]  # probes
-COMMANDS += [site_cmd, serve_cmd]  # site
-COMMANDS += [saliency_cmd, sanity_cmd]  # attribution
+# Modules of deepscope.cli, in the order of `deepscope --help`; each has `add_parser(subparsers)`,
+# which registers its sub-command with `func=run`. A new command is one more name here.
+COMMANDS = [
+    "render_cmd", "layers_cmd", "shape_bias_cmd", "atlas_cmd",
+    "examples_cmd", "occlusion_cmd", "map_cmd",  # dataset views
+    "patch_cmd",  # probes
+    "site_cmd", "serve_cmd",  # site
+    "saliency_cmd", "sanity_cmd",  # attribution
+]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deepscope", description="Look inside vision networks.")
+def build_parser() -> Parser:
+    parser = Parser(prog="deepscope", description="Look inside vision networks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in COMMANDS:
-        module.add_parser(sub)
+    for name in COMMANDS:
+        importlib.import_module(f"deepscope.cli.{name}").add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line (no traceback) and exit with status 2."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0), or a bad option already named on stderr (2)
+        return stop.code if isinstance(stop.code, int) else 2
     try:
         return int(args.func(args) or 0)
     except DeepscopeError as err:
@@ -52,4 +48,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"deepscope {args.command}: interrupted", file=sys.stderr)
         return 130
-

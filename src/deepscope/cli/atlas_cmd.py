@@ -1,11 +1,25 @@
 """`deepscope atlas`: collect activations, lay them out, render icons, write OUT/atlas.png + atlas.json."""
 from __future__ import annotations
 
-from deepscope.atlas.request import SIZES, AtlasRequest, summary_line
-from deepscope.cli.common import add_model_args, model_from_args
-from deepscope.viz.output import prepare_output_dir
+from pathlib import Path
 
-DEFAULTS = AtlasRequest  # its fields' defaults are the flags' defaults
+from deepscope.cli.common import (
+    add_model_args,
+    count,
+    given,
+    model_from_args,
+    nonnegative_float,
+    number,
+    pixels,
+    positive_int,
+    seed,
+    shard,
+    workers,
+)
+from deepscope.cli.defaults import ATLAS, ATLAS_SIZES, LAYOUTS
+from deepscope.errors import DeepscopeError
+
+MAX_GRID = 200  # cells a side; the canvas limit (grid x icon size) is checked before any work too
 
 
 def add_parser(sub) -> None:
@@ -16,61 +30,80 @@ def add_parser(sub) -> None:
     p.add_argument("--layer", required=True, help="layer name (see `deepscope layers`), e.g. blocks.5")
     p.add_argument("--images", required=True, help="image folder (searched recursively)")
     p.add_argument("--out", default="deepscope-atlas", help="output folder")
-    p.add_argument("--grid", type=int, default=None, help="grid size g (g×g cells; default {}, {} for --class, "
-                                                          "{} for --compare)".format(*_sizes(0)))
+    p.add_argument("--grid", type=number(int, 1, MAX_GRID), default=None,
+                   help="grid size g (g×g cells; default {}, {} for --class, {} for --compare)".format(*_sizes(0)))
     what = p.add_mutually_exclusive_group()
     what.add_argument("--class", dest="cls", metavar="NAME", help="class atlas of one class (name or index)")
     what.add_argument("--compare", nargs=2, metavar=("A", "B"), help="compare two classes")
-    p.add_argument("--positions", type=int, default=DEFAULTS.positions,
-                   help="random positions sampled per image (paper: 1)")
-    p.add_argument("--margin", type=int, default=DEFAULTS.margin,
-                   help="positions this close to the map's edge are not sampled")
+    p.add_argument("--positions", type=positive_int, default=None,
+                   help=f"random positions sampled per image (default {ATLAS['positions']}; paper: 1)")
+    p.add_argument("--margin", type=count, default=None,
+                   help=f"positions this close to the map's edge are not sampled (default {ATLAS['margin']})")
     p.add_argument("--no-attribution", action="store_true",
                    help="skip per-position class attribution (faster; no class labels, no --class/--compare)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    p.add_argument("--layout", choices=("umap", "tsne", "pca"), default=DEFAULTS.layout)
-    p.add_argument("--threshold", type=int, default=None,
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N images")
+    p.add_argument("--layout", choices=LAYOUTS, default=None, help=f"2-D layout (default {ATLAS['layout']})")
+    p.add_argument("--threshold", type=positive_int, default=None,
                    help="minimum activations per cell (default {}; {} for --class, {} for --compare)"
                    .format(*_sizes(1)))
     p.add_argument("--whiten", action="store_true", help="icons for the whitened direction v·pinv(AᵀA/N)")
-    p.add_argument("--icon-size", type=int, default=None,
+    p.add_argument("--icon-size", type=pixels(8, 512), default=None,
                    help="icon size in px (default: 80, or 3 map cells at coarse layers: 96 at blocks.5)")
-    p.add_argument("--steps", type=int, default=DEFAULTS.steps,
-                   help="optimization steps per icon")
-    p.add_argument("--attempts", type=int, default=DEFAULTS.attempts,
-                   help="render each icon N times and keep the best")
-    p.add_argument("--power", type=float, default=DEFAULTS.power,
-                   help="cossim power p of the icon objective dot·cos^p")
-    p.add_argument("--icon-batch", type=int, default=DEFAULTS.icon_batch, help="cells optimized together")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help=f"optimization steps per icon (default {ATLAS['steps']})")
+    p.add_argument("--attempts", type=positive_int, default=None,
+                   help=f"render each icon N times and keep the best (default {ATLAS['attempts']})")
+    p.add_argument("--power", type=nonnegative_float, default=None,
+                   help=f"cossim power p of the icon objective dot·cos^p (default {ATLAS['power']:g})")
+    p.add_argument("--icon-batch", type=positive_int, default=None,
+                   help=f"cells optimized together (default {ATLAS['icon_batch']})")
     p.add_argument("--store", default=None, help="activation store folder (default OUT/activations); reused "
                                                  "and resumed when it exists")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
-                   help="images per forward pass when collecting")
-    p.add_argument("--workers", type=int, default=None, help="image-decoding threads (default: half the cores, 1-4)")
-    p.add_argument("--shard", default=None, metavar="I/N",
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help=f"images per forward pass when collecting (default {ATLAS['batch_size']})")
+    p.add_argument("--workers", type=workers, default=None,
+                   help="image-decoding threads (default: half the cores, 1-4)")
+    p.add_argument("--shard", type=shard, default=None, metavar="I/N",
                    help="collect only part I of N of the images (for several processes), then stop")
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    p.add_argument("--seed", type=seed, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
 def _sizes(which: int) -> list[int]:
     """The default grid (0) or threshold (1) of a layer atlas, a class atlas and a comparison."""
-    return [SIZES[kind][which] for kind in ("layer", "class", "compare")]
+    return [ATLAS_SIZES[kind][which] for kind in ("layer", "class", "compare")]
 
 
-def request_from_args(args) -> AtlasRequest:
-    return AtlasRequest(
-        layer=args.layer, images=args.images, cls=args.cls, compare=args.compare, grid=args.grid,
-        threshold=args.threshold, positions=args.positions, margin=args.margin, attribution=not args.no_attribution,
-        limit=args.limit, layout=args.layout, whiten=args.whiten, icon_size=args.icon_size, steps=args.steps,
-        attempts=args.attempts, power=args.power, icon_batch=args.icon_batch, store=args.store,
-        batch_size=args.batch_size, workers=args.workers, shard=args.shard, seed=args.seed)
+def check_folder(path: str | None, option: str) -> None:
+    """A folder option must not be a file, nor lie under one."""
+    if path is None:
+        return
+    for folder in (Path(path), *Path(path).parents):
+        if folder.exists() and not folder.is_dir():
+            where = "is a file" if folder == Path(path) else f"lies under the file {str(folder)!r}"
+            raise DeepscopeError(f"{option} {path!r} {where}: give a folder (an existing store or a new path)")
+
+
+def request_from_args(args):
+    from deepscope.atlas.request import AtlasRequest
+
+    options = given(args, ("grid", "threshold", "positions", "margin", "limit", "layout", "icon_size", "steps",
+                           "attempts", "power", "icon_batch", "store", "batch_size", "workers", "shard", "seed"))
+    return AtlasRequest(layer=args.layer, images=args.images, cls=args.cls, compare=args.compare,
+                        attribution=not args.no_attribution, whiten=args.whiten, **options)
 
 
 def run(args) -> int:
+    from deepscope.atlas.build import check_canvas
+    from deepscope.atlas.request import SIZES, summary_line
+    from deepscope.viz.output import prepare_output_dir
+
+    check_folder(args.store, "--store")
+    check_folder(args.out, "--out")
     request = request_from_args(args)
     request.check()
+    check_canvas(request.grid or SIZES[request.kind][0], request.icon_size)
     out = prepare_output_dir(args.out)
     model = model_from_args(args)
     atlas = request.run(model, out, progress=not args.no_progress)

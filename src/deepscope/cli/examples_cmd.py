@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import sys
 
-from deepscope.cli.common import add_model_args, model_from_args, parse_index_list
-from deepscope.data import image_files
-from deepscope.data.stream import skipped_summary
-from deepscope.errors import DeepscopeError
+from deepscope.cli.common import (
+    add_model_args,
+    count,
+    index_list,
+    model_from_args,
+    pixels,
+    positive_float,
+    positive_int,
+    workers,
+)
 
 
 def add_parser(sub) -> None:
@@ -18,39 +24,34 @@ def add_parser(sub) -> None:
     add_model_args(p)
     p.add_argument("--layer", required=True, help="layer name (see `deepscope layers`)")
     p.add_argument("--images", required=True, help="folder of images (searched recursively)")
-    p.add_argument("--top", type=int, default=9, help="examples per channel (default 9)")
-    p.add_argument("--channels", default=None, help="channels, e.g. 0-15 or 0,3,8-11 (default: all)")
-    p.add_argument("--size", type=int, default=None, help="input size (default: the model's)")
-    p.add_argument("--batch", type=int, default=16, help="images per forward pass")
-    p.add_argument("--deconv", type=int, default=1, metavar="N",
+    p.add_argument("--top", type=positive_int, default=9, help="examples per channel (default 9)")
+    p.add_argument("--channels", type=index_list(), default=None, help="channels, e.g. 0-15 or 0,3,8-11 (default: all)")
+    p.add_argument("--size", type=pixels(), default=None, help="input size (default: the model's)")
+    p.add_argument("--batch", type=positive_int, default=16, help="images per forward pass")
+    p.add_argument("--deconv", type=count, default=1, metavar="N",
                    help="deconvnet projections of the N best examples per channel (0: none)")
     fv = p.add_mutually_exclusive_group()
     fv.add_argument("--with-fv", action="store_true", help="render each channel's feature visualization (into OUT/fv)")
     fv.add_argument("--fv-dir", help="a `deepscope render` folder to take feature visualizations from")
-    p.add_argument("--fv-steps", type=int, default=256, help="steps for --with-fv")
-    p.add_argument("--fv-size", type=int, default=128, help="image size for --with-fv")
-    p.add_argument("--checkpoint-seconds", type=float, default=10.0, help="how often the pass is checkpointed")
-    p.add_argument("--workers", type=int, default=None, help="image decoding threads (default: half the cores, 1-4)")
+    p.add_argument("--fv-steps", type=positive_int, default=256, help="steps for --with-fv")
+    p.add_argument("--fv-size", type=pixels(), default=128, help="image size for --with-fv")
+    p.add_argument("--checkpoint-seconds", type=positive_float, default=10.0, help="how often the pass is checkpointed")
+    p.add_argument("--workers", type=workers, default=None, help="image decoding threads (default: half the cores, 1-4)")
     p.add_argument("--out", default="deepscope-examples", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from deepscope.data import image_files
+    from deepscope.data.stream import skipped_summary
     from deepscope.examples import dataset_examples
 
-    if args.top < 1:
-        raise DeepscopeError(f"--top must be at least 1, got {args.top}")
-    if args.batch < 1 or args.deconv < 0:
-        raise DeepscopeError("--batch must be at least 1 and --deconv at least 0")
-    if args.size is not None and args.size < 8:
-        raise DeepscopeError(f"--size {args.size} is too small: use at least 8 pixels")
     files = image_files(args.images)
     model = model_from_args(args)
     model.resolve(args.layer)
-    channels = parse_index_list(args.channels) if args.channels else None
     report = dataset_examples(
-        model, args.layer, files, args.out, channels=channels, k=args.top, size=args.size, batch_size=args.batch,
+        model, args.layer, files, args.out, channels=args.channels, k=args.top, size=args.size, batch_size=args.batch,
         deconv=args.deconv, with_fv=args.with_fv, fv_dir=args.fv_dir, fv_size=args.fv_size, fv_steps=args.fv_steps,
         progress=not args.no_progress, checkpoint_seconds=args.checkpoint_seconds, workers=args.workers,
         key_extra={"weights": args.weights})

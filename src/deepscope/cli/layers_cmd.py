@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import json
 
-from deepscope.cli.common import add_model_args, model_from_args
-from deepscope.models import list_layers
+from deepscope.cli.common import add_model_args, model_from_args, pixels
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("layers", help="list a model's layers with their output shapes and layouts")
     add_model_args(p)
-    p.add_argument("--size", type=int, default=None, help="input size for the shapes (default: the model's)")
+    p.add_argument("--size", type=pixels(), default=None, help="input size for the shapes (default: the model's)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from deepscope.models import list_layers
+
     model = model_from_args(args)
     infos = list_layers(model, args.size)
     if args.json:

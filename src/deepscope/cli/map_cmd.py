@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import sys
 
-from deepscope.cli.common import add_model_args, model_from_args
-from deepscope.data import image_files
-from deepscope.data.stream import skipped_summary
-from deepscope.errors import DeepscopeError
-from deepscope.examples.grid_layout import METHODS
+from deepscope.cli.common import add_model_args, model_from_args, number, pixels, positive_int, seed, workers
+from deepscope.cli.defaults import MAP_METHODS
+
+MAX_CELLS = 1000  # rows or columns; the grid also needs an image per cell (checked with the images)
 
 
 def add_parser(sub) -> None:
@@ -18,26 +17,24 @@ def add_parser(sub) -> None:
                                    "how often neighbours share a top-1 label against chance.")
     add_model_args(p)
     p.add_argument("--images", required=True, help="folder of images (searched recursively)")
-    p.add_argument("--method", choices=METHODS, default="tsne", help="2-D layout (default tsne)")
-    p.add_argument("--rows", type=int, default=None, help="grid rows (default: the largest square that fills)")
-    p.add_argument("--cols", type=int, default=None, help="grid columns")
-    p.add_argument("--thumb", type=int, default=48, help="thumbnail size in pixels")
-    p.add_argument("--size", type=int, default=None, help="input size (default: the model's)")
-    p.add_argument("--batch", type=int, default=16, help="images per forward pass")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None, help="image decoding threads (default: half the cores, 1-4)")
+    p.add_argument("--method", choices=MAP_METHODS, default="tsne", help="2-D layout (default tsne)")
+    p.add_argument("--rows", type=number(int, 1, MAX_CELLS), default=None, help="grid rows (default: the largest square that fills)")
+    p.add_argument("--cols", type=number(int, 1, MAX_CELLS), default=None, help="grid columns")
+    p.add_argument("--thumb", type=pixels(4, 512), default=48, help="thumbnail size in pixels")
+    p.add_argument("--size", type=pixels(32), default=None, help="input size (default: the model's)")
+    p.add_argument("--batch", type=positive_int, default=16, help="images per forward pass")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--workers", type=workers, default=None, help="image decoding threads (default: half the cores, 1-4)")
     p.add_argument("--out", default="deepscope-map", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from deepscope.data import image_files
+    from deepscope.data.stream import skipped_summary
     from deepscope.examples.code_map import code_map
 
-    if args.thumb < 4 or args.batch < 1:
-        raise DeepscopeError("--thumb must be at least 4 pixels and --batch at least 1")
-    if any(v is not None and v < 1 for v in (args.rows, args.cols)):
-        raise DeepscopeError("--rows and --cols must be at least 1")
     files = image_files(args.images)
     model = model_from_args(args)
     report = code_map(model, files, args.out, method=args.method, rows=args.rows, cols=args.cols, size=args.size,
@@ -49,6 +46,6 @@ def run(args) -> int:
               file=sys.stderr)
     seam, labels = report["seam"], report["labels"]
     print(f"{report['grid'][0]}x{report['grid'][1]} map of {report['files']['read']} images: seam statistic "
-          f"{seam['ratio']:.3f}; neighbours share the top-1 label {labels['top1_neighbours']:.3f} "
+          f"{seam['ratio']:.3f}, {seam['floor_ratio']:.2f}x its floor; neighbours share the top-1 label {labels['top1_neighbours']:.3f} "
           f"(chance {labels['top1_chance']:.4f}); {args.out}/map.png, map.json")
     return 0

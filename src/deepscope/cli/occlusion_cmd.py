@@ -1,10 +1,10 @@
 """`deepscope occlusion`: occlusion maps of one image (P(class), most likely label, a channel)."""
 from __future__ import annotations
 
-from deepscope.cli.common import add_model_args, model_from_args
-from deepscope.data.images import load_image_resized
+from deepscope.cli.common import add_model_args, count, fraction, model_from_args, pixels, positive_int
 from deepscope.errors import DeepscopeError
-from deepscope.viz.output import prepare_output_dir
+
+MIN_INPUT = 32  # smallest network input (px): below it a stride-32 network sees one cell or less
 
 
 def add_parser(sub) -> None:
@@ -14,26 +14,24 @@ def add_parser(sub) -> None:
                                    "n = (input size - size) // stride + 1.")
     add_model_args(p)
     p.add_argument("--image", required=True, help="image file")
-    p.add_argument("--size", type=int, default=48, help="side of the grey square in input pixels (default 48)")
-    p.add_argument("--stride", type=int, default=8, help="step between square positions in pixels (default 8)")
+    p.add_argument("--size", type=pixels(1), default=48, help="side of the grey square in input pixels (default 48)")
+    p.add_argument("--stride", type=pixels(1), default=8, help="step between square positions in pixels (default 8)")
     p.add_argument("--target", help="class name or index (default: the model's top-1 on the unoccluded image)")
     p.add_argument("--layer", help="layer for the activation map")
-    p.add_argument("--channel", type=int, help="channel of --layer (default: its strongest on the unoccluded image)")
-    p.add_argument("--fill", type=float, default=0.5, help="grey level of the square in [0, 1] (default 0.5)")
-    p.add_argument("--input-size", type=int, default=None, help="network input size (default: the model's)")
-    p.add_argument("--batch", type=int, default=32, help="occluded images per forward pass")
+    p.add_argument("--channel", type=count, help="channel of --layer (default: its strongest on the unoccluded image)")
+    p.add_argument("--fill", type=fraction, default=0.5, help="grey level of the square in [0, 1] (default 0.5)")
+    p.add_argument("--input-size", type=pixels(MIN_INPUT), default=None, help="network input size (default: the model's)")
+    p.add_argument("--batch", type=positive_int, default=32, help="occluded images per forward pass")
     p.add_argument("--out", default="deepscope-occlusion", help="output folder")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from deepscope.data.images import load_image_resized
     from deepscope.examples.occlusion import occlusion_maps
     from deepscope.examples.occlusion_report import save_occlusion
+    from deepscope.viz.output import prepare_output_dir
 
-    if not 0.0 <= args.fill <= 1.0:
-        raise DeepscopeError(f"--fill must be in [0, 1], got {args.fill}")
-    if args.batch < 1:
-        raise DeepscopeError(f"--batch must be at least 1, got {args.batch}")
     if args.channel is not None and not args.layer:
         raise DeepscopeError("--channel needs --layer (the layer the channel belongs to)")
     out = prepare_output_dir(args.out)

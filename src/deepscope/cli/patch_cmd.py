@@ -2,10 +2,8 @@
 another (Carter et al. 2019), with a same-size random-noise control."""
 from __future__ import annotations
 
-from deepscope.cli.common import add_model_args, model_from_args
-from deepscope.errors import DeepscopeError
-from deepscope.probes.patch_request import PatchRequest
-from deepscope.viz.output import prepare_output_dir
+from deepscope.cli.common import add_model_args, fractions, given, model_from_args, pixels, positive_int, seed
+from deepscope.cli.defaults import PATCH
 
 
 def add_parser(sub) -> None:
@@ -27,35 +25,34 @@ def add_parser(sub) -> None:
     p.add_argument("--atlas-store", help="activation store with attribution (the `activations` folder, or --store, of a "
                    "`deepscope atlas` run): adds the two-class comparison's icons and the class direction restricted to its B-side "
                    "cells as candidates, and ranks automatic pairs by their comparison")
-    p.add_argument("--pairs", type=int, default=3, help="pairs screened when the tool picks the pair (with "
+    p.add_argument("--pairs", type=positive_int, default=None, help="pairs screened when the tool picks the pair (with "
                    "--atlas-store: the top N of 4N confusable pairs, ranked by their two-class comparison)")
-    p.add_argument("--screen", type=int, default=48, help="images each candidate is screened on")
-    p.add_argument("--ratios", default="0.2,0.4,0.7", help="patch widths as fractions of the image width")
-    p.add_argument("--size", type=int, default=128, help="render size of the patches (px)")
-    p.add_argument("--steps", type=int, default=256, help="render steps per patch")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--screen", type=positive_int, default=None,
+                   help=f"images each candidate is screened on (default {PATCH['screen']})")
+    p.add_argument("--ratios", type=fractions, default=None,
+                   help="patch widths as fractions of the image width (default {})".format(",".join(map(str, PATCH["ratios"]))))
+    p.add_argument("--size", type=pixels(16), default=None, help=f"render size of the patches (default {PATCH['size']} px)")
+    p.add_argument("--steps", type=positive_int, default=None, help=f"render steps per patch (default {PATCH['steps']})")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N images")
+    p.add_argument("--batch", type=positive_int, default=None, help=f"default {PATCH['batch']}")
+    p.add_argument("--seed", type=seed, default=None)
     p.add_argument("--out", default="deepscope-patch", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
-def _ratios(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise DeepscopeError(f"cannot read --ratios {text!r}: give fractions like 0.2,0.4,0.7") from None
+def request_from_args(args):
+    from deepscope.probes.patch_request import PatchRequest
 
-
-def request_from_args(args) -> PatchRequest:
+    options = given(args, ("mode", "layer", "atlas_store", "pairs", "screen", "ratios", "size", "steps", "limit",
+                           "batch", "seed"))
     return PatchRequest(images=args.images, source=args.source_class or None, target=args.target_class or None,
-                        mode=args.mode, layer=args.layer, atlas_store=args.atlas_store, pairs=args.pairs,
-                        screen=args.screen, ratios=_ratios(args.ratios), size=args.size, steps=args.steps,
-                        limit=args.limit, batch=args.batch, seed=args.seed)
+                        **options)
 
 
 def run(args) -> int:
+    from deepscope.viz.output import prepare_output_dir
+
     request = request_from_args(args)
     request.check()
     out = prepare_output_dir(args.out)

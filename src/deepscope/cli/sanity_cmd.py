@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepscope.attribution import parse_methods
-from deepscope.attribution.report import DEFAULT_SANITY_IMAGES, sanity_folder
-from deepscope.attribution.sanity import DEFAULT_METHODS, SanityConfig
-from deepscope.cli.common import add_model_args, model_from_args
+from deepscope.cli.common import add_model_args, model_from_args, number, positive_int, seed
+from deepscope.cli.defaults import SANITY
 from deepscope.cli.saliency_cmd import add_method_args, method_kwargs
 
 
@@ -15,14 +13,14 @@ def add_parser(sub) -> None:
                        description="Writes OUT/sanity.json (numbers and a verdict per method), "
                                    "OUT/cascade.png and OUT/class_sensitivity.png.")
     add_model_args(p)
-    p.add_argument("--method", default=",".join(DEFAULT_METHODS),
+    p.add_argument("--method", default=",".join(SANITY["methods"]),
                    help="method(s), comma-separated, or 'all' (default: %(default)s)")
     p.add_argument("--images", required=True, help="a folder of images (or one image)")
-    p.add_argument("-n", "--num-images", type=int, default=DEFAULT_SANITY_IMAGES,
+    p.add_argument("-n", "--num-images", type=positive_int, default=SANITY["images"],
                    help="number of images, evenly spaced over the sorted folder (default %(default)s; the paper used 200)")
-    p.add_argument("--seed", type=int, default=SanityConfig.seed,
+    p.add_argument("--seed", type=seed, default=SANITY["seed"],
                    help="seed of the randomization, random classes and random mask")
-    p.add_argument("--threshold", type=float, default=SanityConfig.randomization_threshold,
+    p.add_argument("--threshold", type=number(float, -1, 1), default=SANITY["randomization_threshold"],
                    help="a method passes when its mean rank correlation falls below this in the top half")
     p.add_argument("--out", default="deepscope-sanity", help="output folder")
     add_method_args(p)
@@ -30,6 +28,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from deepscope.attribution import parse_methods
+    from deepscope.attribution.report import sanity_folder
+    from deepscope.attribution.sanity import SanityConfig
+
     cfg = SanityConfig(methods=parse_methods(args.method), layer=args.layer, seed=args.seed, batch=args.batch,
                        randomization_threshold=args.threshold, options=method_kwargs(args))
     report = sanity_folder(model_from_args(args), args.images, args.out, cfg, count=args.num_images,

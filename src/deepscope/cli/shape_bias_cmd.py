@@ -1,13 +1,8 @@
 """`deepscope shape-bias`: texture-vs-shape bias of a model, or of published decision files."""
 from __future__ import annotations
 
-from deepscope.cli.common import add_model_args, model_from_args
+from deepscope.cli.common import add_model_args, model_from_args, positive_int
 from deepscope.errors import DeepscopeError
-from deepscope.probes.decisions import expand_paths, score_files
-from deepscope.probes.shape_run import measure_model, score_decision_files
-from deepscope.probes.sixteen import load_mapping
-from deepscope.probes.stimuli import find_cue_conflict, find_single_cue
-from deepscope.viz.output import prepare_output_dir
 
 
 def add_parser(sub) -> None:
@@ -23,7 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--decisions", nargs="+", metavar="CSV",
                    help="decision files (or folders of them) in the texture-vs-shape format")
     p.add_argument("--mapping", help="sixteen_class_mapping.json (default: the copy shipped with deepscope)")
-    p.add_argument("--batch", type=int, default=None, help="images per forward pass (default 4 on CPU, 64 on GPU)")
+    p.add_argument("--batch", type=positive_int, default=None, help="images per forward pass (default 4 on CPU, 64 on GPU)")
     p.add_argument("--out", default="deepscope-shape-bias", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -38,8 +33,12 @@ def run(args) -> int:
         raise DeepscopeError("give --stimuli DIR (run a model) and/or --decisions CSV... (score decision files)")
     if (args.edges or args.silhouettes) and not args.stimuli:
         raise DeepscopeError("--edges/--silhouettes are measured together with --stimuli")
-    if args.batch is not None and args.batch < 1:
-        raise DeepscopeError(f"--batch must be at least 1, got {args.batch}")
+    from deepscope.probes.decisions import expand_paths, score_files
+    from deepscope.probes.shape_run import measure_model, score_decision_files
+    from deepscope.probes.sixteen import load_mapping
+    from deepscope.probes.stimuli import find_cue_conflict, find_single_cue
+    from deepscope.viz.output import prepare_output_dir
+
     mapping = load_mapping(args.mapping)
     observers = score_files(expand_paths(args.decisions), mapping.categories) if args.decisions else []
     if args.stimuli:
