@@ -20,28 +20,35 @@ from deepscope.viz.sheet import contact_sheet
 
 MAX_WIDTH = 900  # px of a displayed picture
 MAX_TILES = 64  # images of one contact sheet
+TILE_RANGE = (64, 128)  # px of a contact sheet's tiles (images are shown at their size within it)
 ATLAS_WIDTH = 640  # px of a displayed atlas grid
 TD = 'style="padding:0;margin:0;border:none;line-height:0"'
 
 
-def png_bytes(picture: Image.Image, max_width: int = MAX_WIDTH) -> bytes:
-    """The picture as PNG bytes, scaled down to at most `max_width` pixels wide."""
+def encoded(picture: Image.Image, max_width: int = MAX_WIDTH, format: str = "PNG") -> bytes:
+    """The picture as PNG (or JPEG) bytes, scaled down to at most `max_width` pixels wide."""
     if picture.width > max_width:
         height = max(1, round(picture.height * max_width / picture.width))
         picture = picture.resize((max_width, height), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=True)
+    picture.save(buffer, format=format, optimize=True, **({"quality": 90} if format == "JPEG" else {}))
     return buffer.getvalue()
 
 
-def data_uri(picture: Image.Image, max_width: int = MAX_WIDTH) -> str:
-    return "data:image/png;base64," + base64.b64encode(png_bytes(picture, max_width)).decode("ascii")
+def png_bytes(picture: Image.Image, max_width: int = MAX_WIDTH) -> bytes:
+    return encoded(picture, max_width)
+
+
+def jpeg_uri(picture: Image.Image) -> str:
+    """A data URI of the picture as a JPEG (a fraction of a PNG's size for photos and icons)."""
+    return "data:image/jpeg;base64," + base64.b64encode(encoded(picture, format="JPEG")).decode("ascii")
 
 
 def labelled_sheet(images, labels: list[str], columns: int | None = None) -> Image.Image:
     """A contact sheet of at most `MAX_TILES` images (3, H, W) in [0, 1], captioned."""
     images, labels = list(images)[:MAX_TILES], list(labels)[:MAX_TILES]
-    return contact_sheet(images, labels, columns=columns, tile=max(int(images[0].shape[-1]), 64))
+    tile = min(max(int(images[0].shape[-1]), TILE_RANGE[0]), TILE_RANGE[1])
+    return contact_sheet(images, labels, columns=columns, tile=tile)
 
 
 def render_png(result) -> bytes:
@@ -104,7 +111,7 @@ def _cell_html(entry: dict, icon: torch.Tensor | None, shade: float, px: int) ->
                 f'background:rgb({grey},{grey},{grey})"></div>')
     picture = Image.fromarray(to_uint8(icon).permute(1, 2, 0).numpy())
     picture = picture.resize((px, px), Image.Resampling.LANCZOS)
-    return f'<img src="{data_uri(picture)}" title="{title}" alt="{title}" width="{px}" height="{px}">'
+    return f'<img src="{jpeg_uri(picture)}" title="{title}" alt="{title}" width="{px}" height="{px}">'
 
 
 def atlas_caption(atlas) -> str:
@@ -121,7 +128,7 @@ def atlas_caption(atlas) -> str:
 def atlas_html(atlas, top_classes: int = 3) -> str:
     """The atlas as an HTML table (y up), one cell per occupied grid position, each with a hover title."""
     size = atlas.grid.size
-    px = max(12, min(96, ATLAS_WIDTH // size))
+    px = max(12, min(64, ATLAS_WIDTH // size))
     entries = atlas.cell_entries(top_classes=top_classes, sources=0)
     counts = np.asarray(atlas.grid.counts, dtype=np.float64)
     shades = np.sqrt(counts / max(counts.max(), 1.0))
