@@ -1,14 +1,19 @@
-"""`deepscope serve`: loopback only, static files of the site only (no traversal, no symlink escape)."""
+"""`deepscope serve`: loopback only, static files of the site only (no traversal, no symlink escape, no
+dot paths), 200 concurrent requests all answered, slow clients timed out, quiet disconnects."""
 from __future__ import annotations
 
 import http.client
 import os
 import socket
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from deepscope.app.server import HOST, inside, make_server
+from deepscope.app.serving import PooledHTTPServer
+from deepscope.cli import main
 from deepscope.errors import DeepscopeError
 
 
@@ -25,6 +30,13 @@ def served(tmp_path_factory):
     os.symlink(secret, site / "escape.txt")  # points out of the site
     os.symlink(tmp_path, site / "up")  # a folder link out of the site
     os.symlink(site / "index.html", site / "alias.html")  # points inside: fine
+    (site / ".build").mkdir()
+    (site / ".build" / "atlas.done").write_text("build state")
+    (site / ".work" / "store").mkdir(parents=True)
+    (site / ".work" / "store" / "meta.json").write_text("build state")
+    (site / ".hidden.html").write_text("build state")
+    os.symlink(site / ".work" / "store", site / "store")  # a plain name resolving into a dot folder
+    (site / "big.bin").write_bytes(os.urandom(1 << 20) * 16)  # 16 MB: a response a client can abandon
     server = make_server(site, 0, quiet=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -112,3 +124,141 @@ def test_bound_address_is_loopback(tmp_path):
 def test_refuses_a_folder_that_is_not_a_site(tmp_path):
     with pytest.raises(DeepscopeError, match="not a site folder"):
         make_server(tmp_path, 0)
+
+
+@pytest.mark.parametrize("path", ["/.build/atlas.done", "/.work/store/meta.json", "/%2ebuild/atlas.done",
+                                  "/.hidden.html", "/store/meta.json", "/.build/", "/.work"])
+def test_dot_paths_are_never_served(served, path):
+    _site, port = served
+    for method in ("GET", "HEAD"):
+        status, body = get(port, path, method)
+        assert status == 404, (path, method, status)
+        assert b"build state" not in body
+
+
+def _request(sock: socket.socket, path: str = "/layers/blocks.4/index.html") -> tuple[int, bytes]:
+    """Send one HTTP/1.0 GET on a connected socket and read the whole answer."""
+    sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {HOST}\r\n\r\n".encode())
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return response.status, response.read()
+
+
+def test_200_concurrent_connections_are_all_answered(served):
+    """200 connections are made at once before the server accepts any (a listen backlog of 5 drops
+    them), then all send their request; every one is answered 200."""
+    site, _port = served
+    server = make_server(site, 0, quiet=True)
+    port = server.server_address[1]
+    sockets, thread = [], threading.Thread(target=server.serve_forever, daemon=True)
+    try:
+        for _ in range(200):
+            sockets.append(socket.create_connection((HOST, port), timeout=2))
+        for sock in sockets:
+            sock.settimeout(10)
+        thread.start()
+        with ThreadPoolExecutor(50) as pool:
+            answers = list(pool.map(_request, sockets))
+    finally:
+        for sock in sockets:
+            sock.close()
+        if thread.is_alive():
+            server.shutdown()
+        server.server_close()
+    assert answers == [(200, b"layer page")] * 200
+    with ThreadPoolExecutor(50) as pool:  # and plain concurrent clients on the shared server
+        assert set(pool.map(lambda _: get(_port, "/"), range(200))) == {(200, b"<h1>overview</h1>")}
+
+
+def _half_sent(port: int) -> socket.socket:
+    sock = socket.create_connection((HOST, port), timeout=5)
+    sock.sendall(b"GET /index.html HTTP/1.1\r\nHost: 127.")  # and never the rest
+    return sock
+
+
+def _closed_by_server(sock: socket.socket, wait: float) -> bool:
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+
+
+def _trickle(port: int, closed: list) -> None:
+    """A client sending its request one byte at a time, 10 bytes a second, for as long as it may."""
+    with socket.create_connection((HOST, port), timeout=5) as sock:
+        start = time.monotonic()
+        try:
+            for byte in b"GET /index.html HTTP/1.0\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100:
+                sock.send(bytes([byte]))
+                time.sleep(0.1)
+        except OSError:
+            closed.append(time.monotonic() - start)
+
+
+def test_half_sent_requests_do_not_block_others_and_are_closed_after_the_timeout(served):
+    site, _port = served
+    server = make_server(site, 0, quiet=True, workers=4, timeout=0.5)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threads = threading.active_count()
+    try:
+        closed: list[float] = []
+        trickle = threading.Thread(target=_trickle, args=(port, closed))
+        trickle.start()
+        slow = [_half_sent(port) for _ in range(12)]  # three times as many as there are workers
+        time.sleep(0.05)
+        assert threading.active_count() == threads + 1, "a thread per connection"  # + the trickling client
+        assert get(port, "/") == (200, b"<h1>overview</h1>")  # answered while the slow ones wait
+        assert not any(_closed_by_server(sock, 0.01) for sock in slow)
+        start = time.monotonic()
+        assert all(_closed_by_server(sock, 5) for sock in slow)
+        assert 0.2 < time.monotonic() - start < 3
+        trickle.join(15)
+        assert closed and closed[0] < 3, "a request trickled byte by byte kept its connection"
+        assert get(port, "/") == (200, b"<h1>overview</h1>")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_client_that_disconnects_costs_one_line_not_a_traceback(served, capfd):
+    site, _port = served
+    server = make_server(site, 0, quiet=False)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sock = socket.create_connection((HOST, port), timeout=5)
+        sock.sendall(f"GET /big.bin HTTP/1.0\r\nHost: {HOST}\r\n\r\n".encode())
+        sock.recv(1024)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # reset
+        sock.close()
+        deadline, err = time.monotonic() + 5, ""
+        while "went away" not in err and time.monotonic() < deadline:
+            time.sleep(0.05)
+            err += capfd.readouterr().err
+        assert get(port, "/") == (200, b"<h1>overview</h1>")  # still serving
+    finally:
+        server.shutdown()
+        server.server_close()
+    err += capfd.readouterr().err
+    assert "Traceback" not in err and "went away" in err
+    assert len([line for line in err.splitlines() if "went away" in line]) == 1
+
+
+def test_ports_out_of_range_or_in_use_are_clear_errors(served, capsys, monkeypatch):
+    site, port = served
+    monkeypatch.setattr(PooledHTTPServer, "serve_forever", lambda self: pytest.fail(f"serving on {self.server_address}"))
+    for bad in (99999, 65536, -1):
+        with pytest.raises(DeepscopeError, match="not a TCP port.*--port N"):
+            make_server(site, bad)
+    with pytest.raises(DeepscopeError, match=f"{port}: already in use.*--port N"):
+        make_server(site, port)
+    for bad in ("99999", "0", "-5"):
+        assert main(["serve", str(site), "--port", bad]) == 2
+        err = capsys.readouterr().err
+        assert "not a TCP port" in err and "Traceback" not in err
+    assert main(["serve", str(site), "--port", str(port)]) == 2
+    assert "already in use" in capsys.readouterr().err

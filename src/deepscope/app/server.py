@@ -1,21 +1,31 @@
 """`deepscope serve`: the site over HTTP on 127.0.0.1 only, never a file outside the site folder.
 
 The handler resolves every request (percent-decoded, `..` segments, symlinks) to a real path and
-answers 403 unless it lies inside the site's real path; only GET and HEAD are served.
+answers 403 unless it lies inside the site's real path, and 404 for any name starting with a dot
+(`.build/`, `.work/`: the build's own state); only GET and HEAD are served. Connections are read by
+one thread and answered by `WORKERS` daemon threads (`serving.PooledHTTPServer`); the kernel queues
+up to `BACKLOG` before they are accepted; a connection that has not sent its request within
+`TIMEOUT_S` seconds, or stalls that long while its answer is sent, is closed.
 """
 from __future__ import annotations
 
+import errno
+import io
 import os
 import posixpath
 import urllib.parse
 from functools import partial
 from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
+from deepscope.app.serving import PooledHTTPServer
 from deepscope.errors import DeepscopeError
 
 HOST = "127.0.0.1"
+WORKERS = 32  # connections served at once
+TIMEOUT_S = 5.0  # seconds a connection may take to send its request, or stall while answered
+BACKLOG = 1024  # connections the kernel queues before they are accepted
 
 
 def inside(root: Path, url_path: str) -> Path | None:
@@ -33,12 +43,23 @@ def inside(root: Path, url_path: str) -> Path | None:
     return real
 
 
-class SiteHandler(SimpleHTTPRequestHandler):
-    """Static files of one site folder; 403 for anything that resolves outside it."""
+def hidden(root: Path, url_path: str, real: Path) -> bool:
+    """Whether the request names a dot file or folder, as asked or as resolved under `root`."""
+    asked = urllib.parse.unquote(url_path.split("?", 1)[0].split("#", 1)[0]).split("/")
+    return any(p.startswith(".") for p in [*asked, *real.relative_to(root).parts])
 
-    def __init__(self, *args, root: Path, **kwargs):
-        self.root = root
+
+class SiteHandler(SimpleHTTPRequestHandler):
+    """Static files of one site folder; 403 for anything that resolves outside it, 404 for dot paths."""
+
+    def __init__(self, *args, root: Path, head: bytes = b"", **kwargs):
+        self.root, self.head = root, head
         super().__init__(*args, directory=str(root), **kwargs)
+
+    def setup(self) -> None:
+        self.timeout = self.server.connection_timeout  # applied to the socket by StreamRequestHandler
+        super().setup()
+        self.rfile = io.BytesIO(self.head)  # the request head, already read by the server
 
     def send_head(self):
         try:
@@ -47,6 +68,9 @@ class SiteHandler(SimpleHTTPRequestHandler):
             target = None
         if target is None:
             self.send_error(HTTPStatus.FORBIDDEN, "outside the site")
+            return None
+        if hidden(self.root, self.path, target):
+            self.send_error(HTTPStatus.NOT_FOUND, "not part of the site")
             return None
         return super().send_head()
 
@@ -58,19 +82,27 @@ class SiteHandler(SimpleHTTPRequestHandler):
         self.send_error(HTTPStatus.NOT_FOUND, "no directory listings")
 
     def log_message(self, format: str, *args) -> None:
-        if not getattr(self.server, "quiet", False):
+        if not self.server.quiet:
             super().log_message(format, *args)
 
 
-def make_server(site: str | os.PathLike, port: int = 8000, quiet: bool = False) -> ThreadingHTTPServer:
+def check_port(port: int, *, any_free: bool = True) -> None:
+    """A clear error for a port that cannot be listened on (0 picks a free one when `any_free`)."""
+    low = 0 if any_free else 1
+    if not isinstance(port, int) or not low <= port <= 65535:
+        raise DeepscopeError(f"port {port!r} is not a TCP port; use --port N with {low} <= N <= 65535")
+
+
+def make_server(site: str | os.PathLike, port: int = 8000, quiet: bool = False, *, workers: int = WORKERS,
+                timeout: float = TIMEOUT_S) -> PooledHTTPServer:
     """A server for `site` bound to 127.0.0.1:`port` (0 picks a free port); call `serve_forever()`."""
+    check_port(port)
     root = Path(os.path.realpath(site))
     if not (root / "index.html").is_file():
         raise DeepscopeError(f"{str(site)!r} is not a site folder (no index.html); build one with `deepscope site`")
     try:
-        server = ThreadingHTTPServer((HOST, port), partial(SiteHandler, root=root))
+        return PooledHTTPServer((HOST, port), partial(SiteHandler, root=root), workers=workers, timeout=timeout,
+                                backlog=BACKLOG, quiet=quiet)
     except OSError as err:
-        raise DeepscopeError(f"cannot listen on {HOST}:{port} ({err.strerror or err}); choose another --port") from err
-    server.quiet = quiet
-    server.daemon_threads = True
-    return server
+        reason = "already in use (another server runs there)" if err.errno == errno.EADDRINUSE else (err.strerror or str(err))
+        raise DeepscopeError(f"cannot listen on {HOST}:{port}: {reason}; choose another port with --port N") from err
