@@ -18,7 +18,7 @@ COMMANDS = [
     "examples_cmd", "occlusion_cmd", "map_cmd",  # dataset views
     "patch_cmd",  # probes
     "site_cmd", "serve_cmd",  # site
-    "saliency_cmd", "sanity_cmd",  # attribution
+    "saliency_cmd", "sanity_cmd", "evaluate_cmd",  # attribution
 ]
 
 
