@@ -4,6 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from deepscope.app.config import SiteConfig
+from deepscope.app.html import esc
+from deepscope.attribution.faithfulness import table
+from deepscope.attribution.faithfulness.measure import FAITHFULNESS, EvaluateConfig
+from deepscope.attribution.faithfulness.runner import evaluate
 from deepscope.attribution.inputs import load_images
 from deepscope.attribution.overlay import overlay
 from deepscope.attribution.report import explain_batches, sanity_folder
@@ -12,6 +16,8 @@ from deepscope.attribution.targets import class_name
 from deepscope.data.images import save_image
 from deepscope.jobs import write_json
 from deepscope.models.vision_model import VisionModel
+
+SITE_FAITHFULNESS = {"steps": 10, "percentages": (20, 50, 80)}  # few steps: the site builds in minutes
 
 
 def _quiet(_msg: str) -> None:
@@ -42,6 +48,39 @@ def saliency_maps(model: VisionModel, images: Path, site: Path, cfg: SiteConfig)
 def sanity_checks(model: VisionModel, images: Path, site: Path, cfg: SiteConfig) -> dict:
     """`sanity/sanity.json` (verdict per method), `sanity/cascade.png`, `sanity/class_sensitivity.png`."""
     checks = SanityConfig(methods=cfg.saliency_methods, seed=cfg.seed)
-    return sanity_folder(model, images, Path(site) / "sanity", checks,
-                         count=cfg.sanity_images, size=cfg.sanity_size, quiet=True, file_label=lambda f: f.name)
+    report = sanity_folder(model, images, Path(site) / "sanity", checks,
+                           count=cfg.sanity_images, size=cfg.sanity_size, quiet=True, file_label=lambda f: f.name)
+    report["faithfulness"] = faithfulness_checks(model, images, Path(site) / "sanity", cfg)
+    write_json(Path(site) / "sanity" / "sanity.json", report)
+    return report
+
+
+def faithfulness_checks(model: VisionModel, images: Path, folder: Path, cfg: SiteConfig) -> dict:
+    """The faithfulness metrics (`deepscope evaluate`, few steps) on the sanity images: the table's
+    rows and `faithfulness/<method>.png`."""
+    batch, _, _ = load_images(images, cfg.sanity_size, cfg.sanity_images, spread=True, warn=_quiet)
+    settings = EvaluateConfig(methods=tuple(cfg.saliency_methods), metrics=FAITHFULNESS, seed=cfg.seed,
+                              **SITE_FAITHFULNESS)
+    report = {"model": model.name, "images": len(batch), "size": cfg.sanity_size, **evaluate(model, batch, settings)}
+    from deepscope.attribution.faithfulness import plot  # here: importing it sets matplotlib's Agg backend
+
+    (folder / "faithfulness").mkdir(parents=True, exist_ok=True)
+    plot.plot_methods(report, folder / "faithfulness")
+    header, rows, _ = table.rows(report)
+    return {"header": header, "rows": rows, "plots": {m: f"sanity/faithfulness/{m}.png" for m in report["methods"]},
+            **SITE_FAITHFULNESS, "percentages": list(SITE_FAITHFULNESS["percentages"])}
+
+
+def faithfulness_html(faithfulness: dict | None) -> str:
+    """The sanity page's faithfulness section (empty for a site built before it existed)."""
+    if not faithfulness:
+        return ""
+    head = "".join(f"<th>{esc(h)}</th>" for h in faithfulness["header"])
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in faithfulness["rows"])
+    plots = "".join(f'<img class="sheet" src="{esc(picture)}" alt="faithfulness of {esc(method)}">'
+                    for method, picture in faithfulness["plots"].items())
+    return (f'<h2>Faithfulness</h2><p class="muted">Deletion and insertion ({faithfulness["steps"]} steps), ROAD '
+            f'(MoRF and LeRF at {", ".join(map(str, faithfulness["percentages"]))}% removed), Random Logit and '
+            'Sparseness on the same images; random-map is the reference. See <code>deepscope evaluate</code> '
+            f'for more images and steps.</p><table class="verdicts"><tr>{head}</tr>{body}</table>{plots}')
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from deepscope.app.html import SiteInfo, esc, write_page
 from deepscope.app.paths import layer_page
+from deepscope.app.saliency_stage import faithfulness_html
 
 
 def overview_body(model: dict) -> str:
@@ -64,7 +65,8 @@ def sanity_body(report: dict) -> str:
             f'<table class="verdicts"><tr><th>method</th><th>model randomization</th><th>target class</th></tr>'
             f'{"".join(rows)}</table><h2>Similarity to the trained model\'s maps</h2>'
             f'<img class="sheet" src="sanity/cascade.png" alt="cascading randomization">'
-            f'<h2>Class sensitivity</h2><img class="sheet" src="sanity/class_sensitivity.png" alt="class sensitivity">')
+            f'<h2>Class sensitivity</h2><img class="sheet" src="sanity/class_sensitivity.png" alt="class sensitivity">'
+            + faithfulness_html(report.get("faithfulness")))
 
 
 def write_site_pages(site: Path, info: SiteInfo, model: dict, saliency: dict | None, sanity: dict | None) -> None:
