@@ -130,3 +130,27 @@ def test_renders_at_a_size_that_is_not_a_multiple_of_the_patch(vit):
 
     result = render(vit, channel("blocks.2", 0), size=30, steps=2, progress=False)
     assert result.images.shape == (1, 3, 30, 30) and torch.isfinite(result.scores).all()
+
+
+
+def test_cli_atlas_of_the_class_token_groups_digits(vit, digits, tmp_path):
+    """`deepscope atlas --tokens class`: one class token per digit, icons on the class token, and the
+    digits closest to each cell's direction mostly share one digit (chance: about 0.35)."""
+    import json
+
+    from deepscope.atlas.collection.store import open_store
+    from deepscope.cli import main
+
+    images, labels = digits
+    write_digit_images(tmp_path / "digits", images[:150], labels[:150])
+    out = tmp_path / "atlas"
+    assert main(["atlas", "--model", "digits_vit", "--layer", MIDDLE, "--images", str(tmp_path / "digits"),
+                 "--tokens", "class", "--no-attribution", "--layout", "pca", "--grid", "4", "--threshold", "2",
+                 "--icon-size", "32", "--steps", "4", "--attempts", "1", "--out", str(out), "--no-progress"]) == 0
+    store = open_store(out / "activations")
+    assert len(store) == 150 and (store.pos == [-1, 0]).all()
+    written = json.loads((out / "atlas.json").read_text())
+    assert written["params"]["icons"]["token"] == 0
+    digit = np.array([int(name.split("_")[1].split(".")[0]) for name in store.ids])
+    members = [digit[[store.ids.index(e["image"]) for e in c["sources"]]] for c in written["cells"]]
+    assert np.mean([np.bincount(m).max() / len(m) for m in members]) > 0.6

@@ -37,6 +37,7 @@ class AtlasRequest:
     threshold: int | None = None
     positions: int = 1
     margin: int = 1
+    tokens: str = "patches"  # on a token layer: "class" collects the class token, one per image
     attribution: bool = True
     limit: int | None = None
     layout: str = "umap"
@@ -78,7 +79,8 @@ class AtlasRequest:
     def collect(self, model: VisionModel, out: str | os.PathLike, progress: bool = True) -> ActivationStore | None:
         """The activation store (collected or resumed); None when only a shard was asked for or is done."""
         return collect(model, self.layer, self.images, self.store_dir(out), positions=self.positions,
-                       margin=self.margin, attribution=self.attribution, seed=self.seed, batch_size=self.batch_size,
+                       margin=self.margin, tokens=self.tokens, attribution=self.attribution, seed=self.seed,
+                       batch_size=self.batch_size,
                        workers=self.workers, shard=self.shard, limit=self.limit, progress=progress)
 
     def build(self, model: VisionModel, store: ActivationStore, progress: bool = True) -> Atlas:

@@ -39,6 +39,8 @@ def add_parser(sub) -> None:
                    help=f"random positions sampled per image (default {ATLAS['positions']}; paper: 1)")
     p.add_argument("--margin", type=count, default=None,
                    help=f"positions this close to the map's edge are not sampled (default {ATLAS['margin']})")
+    p.add_argument("--tokens", choices=("patches", "class"), default=None,
+                   help="on a token layer: patch tokens as positions (default) or the class token, one per image")
     p.add_argument("--no-attribution", action="store_true",
                    help="skip per-position class attribution (faster; no class labels, no --class/--compare)")
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N images")
@@ -88,7 +90,7 @@ def check_folder(path: str | None, option: str) -> None:
 def request_from_args(args):
     from deepscope.atlas.request import AtlasRequest
 
-    options = given(args, ("grid", "threshold", "positions", "margin", "limit", "layout", "icon_size", "steps",
+    options = given(args, ("grid", "threshold", "positions", "margin", "tokens", "limit", "layout", "icon_size", "steps",
                            "attempts", "power", "icon_batch", "store", "batch_size", "workers", "shard", "seed"))
     return AtlasRequest(layer=args.layer, images=args.images, cls=args.cls, compare=args.compare,
                         attribution=not args.no_attribution, whiten=args.whiten, **options)
