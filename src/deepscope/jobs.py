@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -46,8 +47,26 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, value: Any, indent: int | None = 1) -> None:
-    """Atomic JSON file; NaN or infinity is refused (it would not be valid JSON)."""
-    write_text(path, json.dumps(value, indent=indent, allow_nan=False) + "\n")
+    """Atomic JSON file; NaN or infinity is refused with a clear error (it would not be valid JSON)."""
+    try:
+        text = json.dumps(value, indent=indent, allow_nan=False)
+    except ValueError:
+        where = nonfinite_path(value) or "a value"
+        raise DeepscopeError(f"{Path(path).name} would hold NaN or infinity at {where} (not valid JSON): the "
+                             "model produced NaN or infinite values; check its weights (--weights)") from None
+    write_text(path, text + "\n")
+
+
+def nonfinite_path(value: Any, where: str = "") -> str | None:
+    """Where the first NaN or infinity in a JSON-like value sits (e.g. `cells[3].score`), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where or "the top level"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        found = nonfinite_path(item, f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]")
+        if found:
+            return found.lstrip(".")
+    return None
 
 
 def write_array(path: str | os.PathLike, array: np.ndarray) -> None:

@@ -1,7 +1,9 @@
 """The atlas pipeline on collected activations: layout -> grid -> icons -> quality -> picture/JSON."""
 from __future__ import annotations
 
-import json
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,14 +21,29 @@ from deepscope.atlas.layout import layout as run_layout
 from deepscope.atlas.quality import animal_clustering, coherence, icon_fidelity
 from deepscope.data.images import save_image
 from deepscope.errors import DeepscopeError
+from deepscope.jobs import write_json
 from deepscope.models.vision_model import VisionModel
-from deepscope.viz.output import prepare_output_dir, write_atomic
+from deepscope.viz.output import prepare_output_dir
 
 # Icon fidelity the project holds itself to (issue 3): median cell and share of cells.
 MIN_MEDIAN_COSINE = 0.8
 MIN_FRACTION_BEATING_REAL = 0.9
 DEFAULT_ICONS = IconSettings()
 GRID, THRESHOLD = 20, 5  # a layer's atlas: grid×grid cells, cells with fewer activations left empty
+MAX_CANVAS = 16384  # the atlas picture's largest side in pixels (grid x icon size)
+SMALLEST_AUTO_ICON = 80  # the automatic icon size is at least this (see `icons.auto_icon_size`)
+OUTPUTS = ("icons", "atlas.png", "atlas.json")  # what `Atlas.save` writes, replaced together
+
+
+def check_canvas(grid: int, icon_size: int | None) -> None:
+    """A clear error, before any work, for an atlas whose picture would be too large or a grid below 1."""
+    if grid < 1:
+        raise DeepscopeError(f"--grid must be at least 1, got {grid}")
+    side = grid * (icon_size or SMALLEST_AUTO_ICON)
+    if side > MAX_CANVAS:
+        raise DeepscopeError(f"a {grid}x{grid} atlas of {icon_size or SMALLEST_AUTO_ICON} px icons is {side} px "
+                             f"wide, over the {MAX_CANVAS} px limit: use --grid "
+                             f"{MAX_CANVAS // (icon_size or SMALLEST_AUTO_ICON)} or less, or a smaller --icon-size")
 
 
 @dataclass
@@ -106,15 +123,34 @@ class Atlas:
         return out
 
     def save(self, out: str | Path) -> Path:
-        """Write `atlas.png`, `atlas.json` and `icons/cell_X_Y.png` into `out`."""
+        """Write `atlas.png`, `atlas.json` and `icons/cell_X_Y.png` into `out`: all into a temporary
+        folder first, then swapped in together, so a failed save leaves the previous atlas whole."""
         out = prepare_output_dir(out)
-        if self.icons is not None:
-            (out / "icons").mkdir(exist_ok=True)
-            for (x, y), icon in zip(self.grid.cells.tolist(), self.icons):
-                save_image(icon, out / icon_name(x, y))
-            self.picture().save(out / "atlas.png")
-        write_atomic(out / "atlas.json", json.dumps(self.to_json(), indent=1))
+        stage = Path(tempfile.mkdtemp(prefix=".atlas-", dir=out))
+        try:
+            if self.icons is not None:
+                (stage / "icons").mkdir()
+                for (x, y), icon in zip(self.grid.cells.tolist(), self.icons):
+                    save_image(icon, stage / icon_name(x, y))
+                self.picture().save(stage / "atlas.png")
+            write_json(stage / "atlas.json", self.to_json())
+            _replace_outputs(stage, out)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
         return out
+
+
+def _replace_outputs(stage: Path, out: Path) -> None:
+    """Move the staged outputs into `out`, removing the previous atlas's (atlas.json first, last in)."""
+    for name in reversed(OUTPUTS):
+        old = out / name
+        if old.is_dir():
+            old.rename(stage / f"old-{name}")
+        elif old.exists():
+            old.unlink()
+    for name in OUTPUTS:
+        if (stage / name).exists():
+            os.replace(stage / name, out / name)
 
 
 def icon_name(x: int, y: int) -> str:
@@ -147,6 +183,12 @@ def build_atlas(model: VisionModel | None, data, layer: str | None = None, *, gr
     layer = layer or data.layer
     if not layer:
         raise DeepscopeError("name the layer the activations come from")
+    if icons is not None and model is not None:
+        icons = resolved(icons, model, layer)
+    if icons is not None:
+        check_canvas(grid, icons.size)
+    elif grid < 1:
+        raise DeepscopeError(f"--grid must be at least 1, got {grid}")
     timings = {}
     start = time.perf_counter()
     if coords is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from deepscope.attribution.targets import class_name, objective_layer
 from deepscope.data.images import save_image
 from deepscope.errors import DeepscopeError
 from deepscope.jobs import write_array, write_json
-from deepscope.models.vision_model import VisionModel
+from deepscope.models.vision_model import VisionModel, require_finite
 from deepscope.render.objectives import Objective
 from deepscope.viz.output import prepare_output_dir
 from deepscope.viz.sheet import contact_sheet
@@ -69,13 +70,15 @@ def explain_batches(model: VisionModel, batches: Iterable[tuple[torch.Tensor, li
     for images, files in batches:
         images = images.to(model.device)
         with torch.no_grad():
-            probs = model(images).softmax(1)
+            probs = require_finite(model(images), f"the logits of {model.name}").softmax(1)
         targets = None
         if not isinstance(target, Objective):
             targets = probs.argmax(1) if target is None else torch.full(
                 (len(images),), model.class_index(target), device=images.device)
         results = {m: attribute(model, images, m, target if targets is None else targets, layer=layer,
                                 **(options or {})) for m in methods}
+        for method, result in results.items():
+            require_finite(result.raw, f"the {method} maps of {model.name}")
         yield Explained(images, list(files), probs, targets, results, model.classes or None)
 
 
@@ -85,9 +88,23 @@ def explain(model: VisionModel, images: torch.Tensor, methods: Sequence[str] = (
     return next(explain_batches(model, [(images, [])], methods, target, layer=layer, options=options))
 
 
-def _stem(file: Path, root: Path) -> str:
+def _stem(file: Path, root: Path, suffix: bool = False) -> str:
     rel = file.relative_to(root) if root.is_dir() else Path(file.name)
-    return str(rel.with_suffix("")).replace("/", "__")
+    return str(rel if suffix else rel.with_suffix("")).replace("/", "__")
+
+
+def output_stems(files: Sequence[Path], root: Path) -> dict[Path, str]:
+    """The name each input's outputs start with: its path below `root` without the extension
+    (`a/x.jpg` -> `a__x`), or with it where two inputs would share a name (`x.jpg`, `x.png`)."""
+    plain = {f: _stem(f, root) for f in files}
+    taken = Counter(plain.values())
+    stems = {f: stem if taken[stem] == 1 else _stem(f, root, suffix=True) for f, stem in plain.items()}
+    seen: Counter = Counter()
+    for f, stem in stems.items():  # a clash left even with the extensions (a__x.jpg, a/x.jpg): numbered
+        seen[stem] += 1
+        if seen[stem] > 1:
+            stems[f] = f"{stem}-{seen[stem]}"
+    return stems
 
 
 def _entry(model: VisionModel, file: Path, probs: torch.Tensor, target: int | None) -> dict:
@@ -98,14 +115,14 @@ def _entry(model: VisionModel, file: Path, probs: torch.Tensor, target: int | No
     return {**entry, "top1": top, "top1_name": class_name(model, top), "outputs": {}}
 
 
-def _write_maps(model: VisionModel, out: Path, root: Path, done: Explained) -> list[dict]:
+def _write_maps(model: VisionModel, out: Path, stems: dict[Path, str], done: Explained) -> list[dict]:
     """`<stem>.<method>.png` overlays, `.npy` raw arrays and (several methods) `<stem>.sheet.png`."""
     methods = list(done.results)
     maps = {m: r.map(get_method(m).display).cpu() for m, r in done.results.items()}
     entries = []
     for i, file in enumerate(done.files):
         entry = _entry(model, file, done.probs[i], None if done.targets is None else int(done.targets[i]))
-        stem, tiles = _stem(file, root), [done.images[i].cpu()]
+        stem, tiles = stems[file], [done.images[i].cpu()]
         for method, result in done.results.items():
             png, npy = out / f"{stem}.{method}.png", out / f"{stem}.{method}.npy"
             tiles.append(overlay(done.images[i], maps[method][i]))
@@ -147,12 +164,13 @@ def saliency_folder(model: VisionModel, images: str | os.PathLike, out: str | os
     if target is not None and not isinstance(target, Objective):
         target = model.class_index(target)
     out, root = prepare_output_dir(out), Path(images)
-    total = 1 if root.is_file() else len(image_paths(root, limit))
+    paths = image_paths(root)  # every file: a skipped one makes the job read past `limit`
+    total, stems = min(len(paths), limit or len(paths)), output_stems(paths, root)
     records, skipped = [], []
     bar = tqdm(total=total * len(methods), desc="saliency", unit="map", disable=not progress)
     for done in explain_batches(model, image_batches(root, size, batch, limit, skipped), methods, target,
                                 layer=layer, options=options):
-        records.extend(_write_maps(model, out, root, done))
+        records.extend(_write_maps(model, out, stems, done))
         bar.update(len(done.files) * len(methods))
     bar.close()
     summary = {"model": model.name, "size": size, "methods": methods, "cam_layer": layer,

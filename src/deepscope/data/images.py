@@ -6,6 +6,7 @@ EXIF orientation; refuses truncated or corrupt files, tiny images and decompress
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from deepscope.errors import DeepscopeError
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
 MAX_PIXELS = 100_000_000  # a 10k x 10k image; larger files are refused as likely decompression bombs
 MIN_SIDE = 8
+# Pillow warns from its own, lower limit up to twice it; deepscope checks every file against MAX_PIXELS.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module="PIL.Image",
+                        message="Image size .* could be decompression bomb")
 
 
 class ImageError(DeepscopeError):
@@ -56,23 +60,26 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
 
 
 def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode an image with Pillow, turning every failure into an `ImageError`."""
+    """Open and fully decode an image with Pillow, turning every failure into an `ImageError`.
+
+    The size in the file's header is checked against `MAX_PIXELS` before anything is decoded; no
+    global setting is changed, so the limit holds in every decoding thread at once."""
     path = Path(path)
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(f"{path}: image too large ({width}x{height} = {width * height / 1e6:.0f} Mpx, "
+                                 f"likely a decompression bomb); resize it below {MAX_PIXELS // 1_000_000} Mpx")
             image = ImageOps.exif_transpose(image) if image.mode != "I;16" else image
             image.load()
             return image
-    except Image.DecompressionBombError as err:
-        raise ImageError(f"{path}: image too large ({err}); resize it below {MAX_PIXELS} pixels") from err
+    except Image.DecompressionBombError as err:  # Pillow's own guard, when its limit is set lower than ours
+        raise ImageError(f"{path}: image too large ({err}); resize it below {MAX_PIXELS // 1_000_000} Mpx") from err
     except FileNotFoundError as err:
         raise ImageError(f"{path}: file not found") from err
     except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as err:
         raise ImageError(f"{path}: unreadable image ({type(err).__name__}: {err})") from err
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
 
 
 def load_image(path: str | os.PathLike) -> torch.Tensor:

@@ -5,12 +5,12 @@ try another layout)."""
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from deepscope.data.stream import file_listing, no_readable_images_error
@@ -22,8 +22,8 @@ from deepscope.examples.grid_layout import (
     label_agreement,
     seam_statistic,
 )
-from deepscope.jobs import Job, settings_key, write_bytes, write_text
-from deepscope.models.vision_model import VisionModel
+from deepscope.jobs import Job, settings_key, write_bytes, write_json
+from deepscope.models.vision_model import VisionModel, require_finite
 from deepscope.viz.output import prepare_output_dir
 
 CODES = "codes.npz"
@@ -82,9 +82,10 @@ def code_map(model: VisionModel, files: Sequence[Path], out: str | os.PathLike, 
                           workers=workers)
         if not codes.files:
             raise no_readable_images_error(files, codes.skipped)
+        require_finite(torch.from_numpy(codes.codes), f"the codes of {model.name}")
         _save_codes(job, codes)
-    xy = embed_2d(codes.codes, method, seed)
     shape = grid_shape(len(codes.files), rows, cols)
+    xy = embed_2d(codes.codes, method, seed)
     grid = assign_to_grid(xy, *shape)
     grid_image(codes.thumbs, grid).save(out / "map.png")
     seam = seam_statistic(codes.codes, grid)
@@ -102,5 +103,5 @@ def code_map(model: VisionModel, files: Sequence[Path], out: str | os.PathLike, 
         "embedding": [[str(f), round(float(x), 4), round(float(y), 4)] for f, (x, y) in zip(codes.files, xy)],
         "files_written": {"map": "map.png", "codes": CODES},
     }
-    write_text(out / "map.json", json.dumps(report, indent=1))
+    write_json(out / "map.json", report)
     return report

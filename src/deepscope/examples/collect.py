@@ -25,7 +25,7 @@ from deepscope.examples.topk import TopK
 from deepscope.jobs import Job, settings_key
 from deepscope.models.capture import capture
 from deepscope.models.layout import layer_spec
-from deepscope.models.vision_model import VisionModel
+from deepscope.models.vision_model import VisionModel, require_finite
 
 STATE_VERSION = 1
 PER_GROUP = 2  # images of one group a channel keeps, where files carry groups
@@ -137,7 +137,7 @@ def collect_top_examples(
         for batch in iter_batches(files, size, batch_size, start=collection.done, workers=workers):
             topk = collection.topk
             if batch.indices:
-                acts = cap(batch.images.to(model.device))[layer]
+                acts = require_finite(cap(batch.images.to(model.device))[layer], f"the {layer} activations")
                 topk = topk.update(acts, torch.tensor(batch.indices))
             skipped = collection.skipped + [(str(files[i]), reason) for i, reason in batch.skipped]
             collection = Collection(layer, size, files, topk, batch.stop, skipped, collection.key)

@@ -21,6 +21,7 @@ def embed_2d(codes: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarr
         raise DeepscopeError(f"a map needs at least 4 readable images, got {n}")
     if method not in METHODS:
         raise DeepscopeError(f"unknown layout method {method!r}: choose {' or '.join(METHODS)}")
+    check_spread(codes)
     if method == "umap":  # `layout` caps n_neighbors at n - 1 and the perplexity at (n - 1) / 3
         params = {"n_neighbors": 15, "min_dist": 0.1, "metric": "cosine", "init": "random" if n < 16 else "spectral"}
     else:
@@ -28,15 +29,27 @@ def embed_2d(codes: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarr
     return layout(codes, method, dims=2, seed=seed, normalize=False, **params)
 
 
+def check_spread(codes: np.ndarray) -> None:
+    """A clear error when the codes are (nearly) all the same, e.g. at a tiny input size: no layout
+    can order them, and t-SNE and UMAP crash on them."""
+    _, counts = np.unique(np.round(codes, 5), axis=0, return_counts=True)
+    if len(counts) < 4 or counts.max() > len(codes) / 2:
+        raise DeepscopeError(f"{counts.max()} of the {len(codes)} images have the same code ({len(counts)} distinct "
+                             "codes): nothing to lay out; use a larger --size (or the model's input size)")
+
+
 def grid_shape(n: int, rows: int | None = None, cols: int | None = None) -> tuple[int, int]:
-    """A grid of at most n cells (so that every cell gets an image): the largest square by default."""
+    """A grid of 2 to n cells (so that every cell gets an image): the largest square by default."""
     if rows is None and cols is None:
         side = int(np.floor(np.sqrt(n)))
         return side, side
+    if (rows is not None and rows < 1) or (cols is not None and cols < 1):
+        raise DeepscopeError("the grid needs at least one row and one column")
     rows = rows or max(1, n // cols)
     cols = cols or max(1, n // rows)
-    if rows < 1 or cols < 1:
-        raise DeepscopeError("the grid needs at least one row and one column")
+    if not 2 <= rows * cols <= n:
+        raise DeepscopeError(f"a {rows}x{cols} grid has {rows * cols} cells for {n} images: give --rows and --cols "
+                             f"with 2 to {n} cells (every cell holds an image, and cells need a neighbour)")
     return rows, cols
 
 
@@ -82,7 +95,8 @@ def seam_statistic(codes: np.ndarray, grid: np.ndarray, metric: str = "euclidean
     nearest = (dist + torch.diag(torch.full((n,), float("inf"), dtype=dist.dtype))).topk(
         min(4, n - 1), dim=1, largest=False).values.mean().item()
     return {"metric": metric, "neighbours": neighbours, "random_pairs": random, "ratio": neighbours / random,
-            "neighbour_pairs": len(pairs), "nearest4_ratio": nearest / random,
+            "neighbour_pairs": len(pairs), "nearest4_ratio": nearest / random, "floor_ratio": neighbours / nearest,
+            "floor_note": "ratio / nearest4_ratio: how far the grid is from that floor (1 = at the floor)",
             "nearest4_note": "mean distance of each image to its 4 nearest images / random pairs: what a grid "
                              "would score if every cell's 4 neighbours were its 4 nearest images; a 2-D grid "
                              "cannot do better (border cells, with fewer neighbours, aside)"}

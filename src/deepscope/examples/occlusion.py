@@ -16,7 +16,7 @@ import torch
 from deepscope.errors import DeepscopeError
 from deepscope.models.capture import capture
 from deepscope.models.layout import layer_spec
-from deepscope.models.vision_model import LOGITS, VisionModel
+from deepscope.models.vision_model import LOGITS, VisionModel, require_finite
 
 
 @dataclass
@@ -66,6 +66,7 @@ def occlusion_maps(model: VisionModel, image: torch.Tensor, *, size: int, stride
     spec = layer_spec(model, layer, image.shape[-1]) if layer else None
     with torch.no_grad(), capture(model, layers, detach=True, canonical=True) as cap:
         clean = cap(image[None].to(model.device))
+        require_finite(clean[LOGITS], f"the logits of {model.name}")
         clean_probs = clean[LOGITS].softmax(1)[0].cpu()
         if target is None:
             target = int(clean_probs.argmax())
@@ -84,6 +85,7 @@ def occlusion_maps(model: VisionModel, image: torch.Tensor, *, size: int, stride
             for b, (y, x) in enumerate(part):
                 batch[b, :, y:y + size, x:x + size] = fill
             out = cap(batch.to(model.device))
+            require_finite(out[LOGITS], f"the logits of {model.name}")
             probs.append(out[LOGITS].softmax(1).cpu())
             if layer:
                 maps = _spatial(out[layer])[:, channel].flatten(1).cpu()

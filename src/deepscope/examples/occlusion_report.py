@@ -2,7 +2,6 @@
 arrays) and `occlusion.png` (the input and the maps over it)."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from deepscope.examples.occlusion import OcclusionResult
-from deepscope.viz.output import write_atomic
+from deepscope.jobs import write_json
 
 
 def _name(classes: Sequence[str] | None, index: int) -> str:
@@ -52,7 +51,7 @@ def save_occlusion(result: OcclusionResult, out: str | Path, classes: Sequence[s
     np.savez_compressed(out / "occlusion.npz", **arrays)
     occlusion_figure(result, classes).savefig(out / "occlusion.png", dpi=100)
     report["files"] = {"figure": "occlusion.png", "arrays": "occlusion.npz"}
-    write_atomic(out / "occlusion.json", json.dumps(report, indent=1))
+    write_json(out / "occlusion.json", report)
     return report
 
 

@@ -3,7 +3,9 @@ import numbers
 from collections.abc import Sequence
 from functools import lru_cache
 
-from deepscope.errors import unknown_name_error
+from deepscope.errors import DeepscopeError, unknown_name_error
+
+MAX_LISTED = 8  # matches an ambiguous class name lists
 
 
 @lru_cache(maxsize=1)
@@ -36,5 +38,9 @@ def lookup_class(classes: Sequence[str] | None, label: str | int) -> int:
     partial = [i for i, c in enumerate(lowered) if wanted in c]
     if len(partial) == 1:
         return partial[0]
-    candidates = [classes[i] for i in partial] or list(classes)
-    raise unknown_name_error("class", label, candidates, "give the exact name or its index")
+    if partial:
+        shown = ", ".join(f"{classes[i]} ({i})" for i in partial[:MAX_LISTED])
+        more = f" and {len(partial) - MAX_LISTED} more" if len(partial) > MAX_LISTED else ""
+        raise DeepscopeError(f"class {label!r} is ambiguous: {len(partial)} classes match ({shown}{more}); "
+                             "give the exact name or its index")
+    raise unknown_name_error("class", label, list(classes), "give the exact name or its index")

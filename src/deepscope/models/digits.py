@@ -109,13 +109,12 @@ def load_digits_model(name: str, *, weights: str | os.PathLike | None = None, pr
         net = BUILDERS[name]()
     path = weights if weights is not None else weights_path(name) if pretrained else None
     if path is not None:
+        from deepscope.models.weights import load_weights, read_state_dict
+
         if not os.path.isfile(path):
             fix = "check the path" if weights is not None else "rebuild it with `python scripts/train_digits.py`"
             raise DeepscopeError(f"weights file {str(path)!r} of {name!r} does not exist: {fix}")
-        try:
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except Exception as err:
-            raise DeepscopeError(f"could not read the {name} weights file {str(path)!r}: {err}") from err
+        load_weights(net, read_state_dict(path), name, f"weights file {str(path)!r}")
     model = VisionModel(net, MEAN, STD, name=name, input_size=SIZE, classes=CLASSES)
     if weights is not None or not pretrained:
         model.weights_source = str(weights) if weights is not None else "random"

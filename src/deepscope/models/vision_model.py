@@ -14,6 +14,14 @@ LOGITS = "logits"
 INPUT = "input"  # the images the model is given, in [0, 1] (for image penalties)
 
 
+def require_finite(values: torch.Tensor, what: str) -> torch.Tensor:
+    """`values`, or a clear error when any of them is NaN or infinite (broken weights, an overflow)."""
+    if not bool(torch.isfinite(values).all()):
+        raise DeepscopeError(f"{what} hold NaN or infinite values: the model's weights are broken (NaN/Inf) or its "
+                             "activations overflow; check the weights (--weights)")
+    return values
+
+
 class VisionModel(nn.Module):
     """Wraps `net` so that it takes RGB images in [0, 1]; layers are named as in `net`.
 

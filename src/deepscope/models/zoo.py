@@ -14,6 +14,7 @@ from deepscope.models.heads import classifier_head
 from deepscope.models.open_clip_models import build_open_clip, is_open_clip_name
 from deepscope.models.timm_models import Architecture, create_timm, timm_architecture, torchvision_fixed_size
 from deepscope.models.vision_model import VisionModel
+from deepscope.models.weights import load_weights, read_state_dict
 
 DEFAULT_MODEL = "efficientnet_lite0"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -67,7 +68,7 @@ def _build(name: str, weights, pretrained: bool) -> Architecture:
     if name in OFFLINE_MODELS:
         arch = Architecture(*build_efficientnet_lite(name))
         if weights is not None:
-            arch.net.load_state_dict(_read_state_dict(weights))
+            _load_file(arch.net, weights, name)
         return arch
     return _build_online(name, weights, pretrained)
 
@@ -85,7 +86,7 @@ def _build_online(name: str, weights, pretrained: bool) -> Architecture:
             arch = build_open_clip(name, fetch) if is_open_clip_name(name) else timm_architecture(
                 create_timm(name, fetch))
             if weights is not None:
-                arch.net.load_state_dict(_read_state_dict(weights))
+                _load_file(arch.net, weights, name)
             return arch
     except DeepscopeError:
         raise
@@ -114,7 +115,7 @@ def _build_torchvision(name: str, fetch: bool, weights):
         kwargs = {"aux_logits": False, "init_weights": False, "transform_input": True}
     net = torchvision.models.get_model(name, weights=default if fetch else None, **kwargs)
     if weights is not None:
-        net.load_state_dict(_read_state_dict(weights), strict=False)
+        _load_file(net, weights, name)
     preset = default.transforms()
     size = int(preset.crop_size[0]) if hasattr(preset, "crop_size") else 224
     mean = tuple(getattr(preset, "mean", IMAGENET_MEAN))
@@ -122,14 +123,9 @@ def _build_torchvision(name: str, fetch: bool, weights):
     return Architecture(net, mean, std, size, torchvision_fixed_size(net, size))
 
 
-def _read_state_dict(path) -> dict:
-    if not os.path.isfile(path):
-        raise DeepscopeError(f"weights file {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise DeepscopeError(f"could not read weights file {str(path)!r}: {err}") from err
-    return state.get("state_dict", state) if isinstance(state, dict) else state
+def _load_file(net: nn.Module, path, name: str) -> None:
+    """The state dict of the file `path` into `net`, strictly (see `deepscope.models.weights`)."""
+    load_weights(net, read_state_dict(path), name, f"weights file {str(path)!r}")
 
 
 def _num_outputs(net: nn.Module) -> int | None:

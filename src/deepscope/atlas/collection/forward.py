@@ -12,8 +12,18 @@ fall back to repeating the input images.
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.autograd.forward_ad as fwAD
+
+with warnings.catch_warnings():  # forward-mode AD loads these on first use; they warn about torch's own code
+    warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit._script",
+                            message="`torch.jit.script` is deprecated")
+    try:
+        from torch._decomp import decompositions_for_jvp  # noqa: F401
+    except ImportError:  # a torch without it: nothing to load, nothing to silence
+        pass
 
 from deepscope.models.attention import unfused_attention
 from deepscope.models.capture import capture, first_tensor
