@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import torch
 
@@ -128,12 +129,18 @@ def evaluate_folder(model: VisionModel, images: str | os.PathLike, out: str | os
     report = evaluate(model, batch, cfg, job=job, say=say)
     report = {"model": model.name, "images": len(files), "size": size, "files": [str(f) for f in files],
               "skipped": skipped, "settings": {k: v for k, v in asdict(cfg).items()}, **report}
+    if not (job.done("outputs") and all((out / name).is_file() for name in output_files(report))):
+        _write_outputs(report, out)
+        job.finish("outputs")
+    return report
+
+
+def _write_outputs(report: dict, out: Path) -> None:
     from deepscope.attribution.faithfulness import plot, table  # matplotlib only when writing pictures
 
     write_json(out / "evaluate.json", report)
     table.write_tables(report, out)
     plot.plot_methods(report, out)
-    return report
 
 
 def output_files(report: dict) -> list[str]:
