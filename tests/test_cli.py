@@ -112,3 +112,60 @@ def test_random_weights_do_not_resume_a_pretrained_render(tmp_path, capsys):
     code, _, err = _run(argv + ["--no-pretrained"], capsys)
     assert code == 0 and "other settings" in err and "random" in err
     assert (out / "channel_blocks.2_0.png").read_bytes() != pretrained
+
+
+def test_help_imports_no_torch():
+    """`deepscope --help` and every `deepscope CMD --help` build their parsers from light modules."""
+    probe = ("import sys; from deepscope.cli import build_parser; parser = build_parser(); "
+             "[p.format_help() for p in parser._subparsers._group_actions[0].choices.values()]; "
+             "print(sorted(m for m in ('torch', 'torchvision', 'timm', 'captum', 'numpy', 'PIL', 'matplotlib') "
+             "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout
+    for argv in (["--help"], ["render", "--help"]):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "deepscope", *argv], capture_output=True,
+                              text=True, timeout=60, check=False)
+        imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line]
+        assert proc.returncode == 0 and "usage: deepscope" in proc.stdout
+        assert "deepscope.cli" in imported and not [m for m in imported if m.split(".")[0] == "torch"]
+
+
+def test_help_defaults_are_the_librarys():
+    """The values `--help` shows without importing torch (cli/defaults.py) are the library's own."""
+    import dataclasses
+
+    from deepscope.app.config import DEFAULT_SALIENCY_METHODS
+    from deepscope.atlas.request import SIZES, AtlasRequest
+    from deepscope.attribution import method_names
+    from deepscope.attribution.methods import DEFAULT_BATCH, get_method
+    from deepscope.attribution.report import DEFAULT_METHOD, DEFAULT_SANITY_IMAGES, MIN_SIZE
+    from deepscope.attribution.sanity import SanityConfig
+    from deepscope.cli import COMMANDS, defaults
+    from deepscope.examples.grid_layout import METHODS
+    from deepscope.models import DEFAULT_MODEL
+    from deepscope.models.digits import DIGITS_MODELS
+    from deepscope.models.efficientnet_lite import OFFLINE_MODELS
+    from deepscope.probes.patch_request import PatchRequest
+    from deepscope.render.param import PARAMS
+    from deepscope.render.request import RenderRequest
+    from deepscope.render.transforms import TRANSFORM_SETS
+
+    def fields(cls, names):
+        found = {f.name: f.default for f in dataclasses.fields(cls)}
+        return {n: found[n] for n in names}
+
+    assert (defaults.DEFAULT_MODEL, defaults.OFFLINE_MODELS) == (DEFAULT_MODEL, OFFLINE_MODELS + DIGITS_MODELS)
+    assert defaults.PARAMS == tuple(sorted(PARAMS)) and defaults.TRANSFORM_SETS == tuple(sorted(TRANSFORM_SETS))
+    assert defaults.RENDER == fields(RenderRequest, defaults.RENDER)
+    assert defaults.ATLAS == fields(AtlasRequest, defaults.ATLAS) and defaults.ATLAS_SIZES == SIZES
+    assert defaults.PATCH == fields(PatchRequest, defaults.PATCH) and defaults.MAP_METHODS == METHODS
+    assert list(defaults.SALIENCY_METHODS) == method_names(specific=True)
+    assert (defaults.SALIENCY_DEFAULT, defaults.SALIENCY_BATCH, defaults.SALIENCY_MIN_SIZE) == (
+        DEFAULT_METHOD, DEFAULT_BATCH, MIN_SIZE)
+    assert defaults.SMOOTHGRAD.items() <= get_method("smoothgrad").defaults.items()
+    assert defaults.INTEGRATED_GRADIENTS.items() <= get_method("integrated-gradients").defaults.items()
+    sanity = SanityConfig()
+    assert defaults.SANITY == {"methods": sanity.methods, "images": DEFAULT_SANITY_IMAGES, "seed": sanity.seed,
+                               "randomization_threshold": sanity.randomization_threshold}
+    assert defaults.SITE_SALIENCY_METHODS == DEFAULT_SALIENCY_METHODS
+    assert all(isinstance(name, str) for name in COMMANDS)  # module names: one line adds a command

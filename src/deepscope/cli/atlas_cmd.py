@@ -31,12 +31,13 @@ def add_parser(sub) -> None:
     p.add_argument("--images", required=True, help="image folder (searched recursively)")
     p.add_argument("--out", default="deepscope-atlas", help="output folder")
     p.add_argument("--grid", type=number(int, 1, MAX_GRID), default=None,
-                   help="grid size g (g×g cells; default {}, {} for --class, {} for --compare)".format(*_sizes(0)))
+                   help="grid size g (g×g cells; default: from the number of activations, at most {}; {} for "
+                        "--class, {} for --compare)".format(*_sizes(0)))
     what = p.add_mutually_exclusive_group()
     what.add_argument("--class", dest="cls", metavar="NAME", help="class atlas of one class (name or index)")
     what.add_argument("--compare", nargs=2, metavar=("A", "B"), help="compare two classes")
     p.add_argument("--positions", type=positive_int, default=None,
-                   help=f"random positions sampled per image (default {ATLAS['positions']}; paper: 1)")
+                   help="random positions sampled per image (default: from the number of images; paper: 1)")
     p.add_argument("--margin", type=count, default=None,
                    help=f"positions this close to the map's edge are not sampled (default {ATLAS['margin']})")
     p.add_argument("--tokens", choices=("patches", "class"), default=None,
