@@ -117,3 +117,44 @@ def test_file_listing_survives_a_moved_folder_but_not_a_changed_file(tmp_path):
     assert listing == file_listing(image_files(tmp_path / "b")) and listing[0][0] == "sub/x.png"
     Image.new("RGB", (40, 40)).save(tmp_path / "b" / "y.png")
     assert listing != file_listing(image_files(tmp_path / "b"))
+
+
+def _one_bit_png(path, side: int):
+    """A real side x side 1-bit PNG, all black: 17 KB on disk for 12000 px, 144 Mpx once decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\0" * ((side // 8 + 1) * side), 9)
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return path
+
+
+def test_the_pixel_limit_holds_before_decoding_in_every_thread(tmp_path):
+    """A 17 KB 12000 x 12000 PNG (under Pillow's own 2 x 89 Mpx error limit) is refused from its header,
+    at once, in four decoding threads together, without touching Pillow's global setting; a file
+    below the limit still loads."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image as PILImage
+
+    from deepscope.data.images import MAX_PIXELS
+
+    bomb = _one_bit_png(tmp_path / "bomb.png", 12000)
+    assert bomb.stat().st_size < 40_000 and 12000 ** 2 > MAX_PIXELS
+    limit = PILImage.MAX_IMAGE_PIXELS
+
+    def refused(_):
+        start = time.perf_counter()
+        with pytest.raises(ImageError, match="12000x12000 = 144 Mpx"):
+            load_image(bomb)
+        return time.perf_counter() - start
+
+    with ThreadPoolExecutor(4) as pool:
+        seconds = list(pool.map(refused, range(8)))
+    assert max(seconds) < 0.5 and PILImage.MAX_IMAGE_PIXELS == limit, seconds
+    assert load_image(_one_bit_png(tmp_path / "fine.png", 64)).shape == (3, 64, 64)
