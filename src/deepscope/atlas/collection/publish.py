@@ -42,15 +42,18 @@ def temp_folder(final: Path) -> Path:
 @contextlib.contextmanager
 def store_lock(root: Path) -> Iterator[None]:
     """Hold the store's exclusive lock (other processes wait; released when the block ends)."""
-    if fcntl is None:
+    try:
+        fd = os.open(root / LOCK, os.O_WRONLY | os.O_CREAT, 0o644) if fcntl is not None else None
+    except OSError:  # a read-only store: nobody writes it, reading it needs no lock
+        fd = None
+    if fd is None:
         yield
         return
-    with open(root / LOCK, "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _running(pid: int) -> bool:
