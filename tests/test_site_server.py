@@ -62,6 +62,7 @@ def test_serves_site_files(served):
     assert get(port, "/layers/blocks.4/index.html") == (200, b"layer page")
     assert get(port, "/layers/blocks%2E4/index.html")[0] == 200  # encoded dot inside a name is fine
     assert get(port, "/alias.html") == (200, b"<h1>overview</h1>")
+    assert get(port, "/./index.html") == (200, b"<h1>overview</h1>")  # "." is no dot name
     assert get(port, "/missing.html")[0] == 404
     assert get(port, "/layers/")[0] == 404  # no directory listings
 

@@ -46,7 +46,7 @@ def inside(root: Path, url_path: str) -> Path | None:
 def hidden(root: Path, url_path: str, real: Path) -> bool:
     """Whether the request names a dot file or folder, as asked or as resolved under `root`."""
     asked = urllib.parse.unquote(url_path.split("?", 1)[0].split("#", 1)[0]).split("/")
-    return any(p.startswith(".") for p in [*asked, *real.relative_to(root).parts])
+    return any(p.startswith(".") and p != "." for p in [*asked, *real.relative_to(root).parts])
 
 
 class SiteHandler(SimpleHTTPRequestHandler):
