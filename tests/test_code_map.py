@@ -42,7 +42,8 @@ def _check_map(out, seam_below, top1_times, top5_times):
     report = json.loads((out / "map.json").read_text())
     seam, labels = report["seam"], report["labels"]
     assert seam["ratio"] < seam_below, seam
-    assert seam["nearest4_ratio"] < seam["ratio"]
+    assert seam["nearest4_ratio"] < seam["ratio"] <= 1.2 * seam["nearest4_ratio"]  # within 1.2x of the floor
+    assert seam["floor_ratio"] == pytest.approx(seam["ratio"] / seam["nearest4_ratio"])
     assert labels["top1_neighbours"] >= top1_times * labels["top1_chance"], labels
     assert labels["top5_overlap_neighbours"] >= top5_times * labels["top5_overlap_chance"], labels
     cells = [c["image"] for row in report["cells"] for c in row if c]
