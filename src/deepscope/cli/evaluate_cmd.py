@@ -17,7 +17,7 @@ from deepscope.cli.common import (
 METRIC_NAMES = ("deletion", "insertion", "road", "random-logit", "sparseness", "randomization")
 # what the help shows; tests/test_evaluate.py checks each against EvaluateConfig and the runner
 HELP_DEFAULTS = {"methods": ("gradient", "guided-backprop", "grad-cam"), "steps": 50,
-                 "percentages": (10, 20, 30, 40, 50, 60, 70, 80, 90), "noise": 0.01, "images": 16, "eval_batch": 32}
+                 "percentages": (10, 20, 30, 40, 50, 60, 70, 80, 90), "noise": 0.01, "images": 16, "eval_batch": 8}
 
 
 def percentages(text: str) -> tuple[int, ...]:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 DEFAULT_STEPS = 50
+EVAL_BATCH = 8  # perturbed images per forward pass (on a CPU, larger batches run slower per image)
 BLUR_SIZE, BLUR_SIGMA = 11, 5.0  # Petsiuk et al.'s insertion blur (klen 11, nsig 5)
 Forward = Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) images -> (N, classes) logits
 
@@ -56,7 +57,7 @@ def target_probability(forward: Forward, images: torch.Tensor, targets: torch.Te
 
 
 def perturbation_curve(forward: Forward, start: torch.Tensor, end: torch.Tensor, maps: torch.Tensor,
-                       targets: torch.Tensor, steps: int = DEFAULT_STEPS, batch: int = 64) -> Curves:
+                       targets: torch.Tensor, steps: int = DEFAULT_STEPS, batch: int = EVAL_BATCH) -> Curves:
     """The target's probability as the pixels of `end` replace those of `start`, most relevant first."""
     count, _, height, width = start.shape
     ranks = pixel_ranks(maps.to(start.device))
@@ -73,7 +74,7 @@ def perturbation_curve(forward: Forward, start: torch.Tensor, end: torch.Tensor,
 
 
 def deletion(forward: Forward, images: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, *,
-             steps: int = DEFAULT_STEPS, baseline: float = 0.0, batch: int = 64) -> Curves:
+             steps: int = DEFAULT_STEPS, baseline: float = 0.0, batch: int = EVAL_BATCH) -> Curves:
     """Deletion: pixels set to `baseline` (0: black), most relevant first; lower area = more faithful."""
     return perturbation_curve(forward, images, torch.full_like(images, baseline), maps, targets, steps, batch)
 
@@ -96,6 +97,6 @@ def blur(images: torch.Tensor, size: int = BLUR_SIZE, sigma: float = BLUR_SIGMA)
 
 
 def insertion(forward: Forward, images: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, *,
-              steps: int = DEFAULT_STEPS, batch: int = 64) -> Curves:
+              steps: int = DEFAULT_STEPS, batch: int = EVAL_BATCH) -> Curves:
     """Insertion: pixels of the image put into its blurred copy, most relevant first; higher = more faithful."""
     return perturbation_curve(forward, blur(images), images, maps, targets, steps, batch)

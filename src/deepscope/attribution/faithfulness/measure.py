@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from deepscope.attribution.faithfulness.curves import DEFAULT_STEPS, Curves, deletion, insertion
+from deepscope.attribution.faithfulness.curves import DEFAULT_STEPS, EVAL_BATCH, Curves, deletion, insertion
 from deepscope.attribution.faithfulness.random_logit import random_logit, random_logit_classes
 from deepscope.attribution.faithfulness.road import DEFAULT_NOISE, ORDERS, PERCENTAGES, road
 from deepscope.attribution.faithfulness.sparseness import sparseness
@@ -29,7 +29,7 @@ class EvaluateConfig:
     noise: float = DEFAULT_NOISE  # ROAD's imputation noise
     seed: int = 0  # ROAD noise, random maps, random classes (Random Logit draws Quantus's way)
     batch: int = DEFAULT_BATCH  # images per attribution batch
-    eval_batch: int = 32  # perturbed images per forward pass
+    eval_batch: int = EVAL_BATCH  # perturbed images per forward pass
     layer: str | None = None  # Grad-CAM layer
     options: dict = field(default_factory=dict)  # method options (smoothgrad samples, ...)
     control: bool = True  # score random maps too

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from deepscope.attribution.faithfulness.curves import Forward, pixel_ranks
+from deepscope.attribution.faithfulness.curves import EVAL_BATCH, Forward, pixel_ranks
 from deepscope.attribution.faithfulness.imputation import noisy_linear_imputation
 
 PERCENTAGES = (10, 20, 30, 40, 50, 60, 70, 80, 90)  # Rong et al.'s fractions removed
@@ -43,7 +43,7 @@ def removed_masks(maps: torch.Tensor, percentages, order: str = "morf") -> torch
 @torch.no_grad()
 def road(forward: Forward, images: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, *,
          percentages=PERCENTAGES, order: str = "morf", noise: float = DEFAULT_NOISE, seed: int = 0,
-         batch: int = 32) -> RoadCurves:
+         batch: int = EVAL_BATCH) -> RoadCurves:
     """ROAD for `images` (B, C, H, W) explained by `maps` (B, H, W) for `targets` (B,)."""
     percentages = tuple(int(p) for p in percentages)
     masks = removed_masks(maps.to(images.device), percentages, order)
