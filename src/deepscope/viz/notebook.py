@@ -104,6 +104,7 @@ def _cell_title(entry: dict) -> str:
 
 
 def _cell_html(entry: dict, icon: torch.Tensor | None, shade: float, px: int) -> str:
+    """An icon (or, without icons, a grey square darker with the count) whose title is the hover text."""
     title = html.escape(_cell_title(entry), quote=True)
     if icon is None:
         grey = round(235 - 175 * shade)
@@ -125,34 +126,38 @@ def atlas_caption(atlas) -> str:
     return text + ". Hover a cell for its count and top classes."
 
 
-def atlas_html(atlas, top_classes: int = 3) -> str:
-    """The atlas as an HTML table (y up), one cell per occupied grid position, each with a hover title."""
+def _grid_rows(atlas, cell_html: dict[tuple[int, int], str], px: int) -> list[str]:
+    """Table rows of the grid, top row first (y up), then the column labels if any."""
     size = atlas.grid.size
-    px = max(12, min(64, ATLAS_WIDTH // size))
-    entries = atlas.cell_entries(top_classes=top_classes, sources=0)
-    counts = np.asarray(atlas.grid.counts, dtype=np.float64)
-    shades = np.sqrt(counts / max(counts.max(), 1.0))
-    icons = atlas.icons.detach().float().cpu() if atlas.icons is not None else None
-    cells = {tuple(e["grid"]): (i, e) for i, e in enumerate(entries)}
-    rows = []
-    for y in range(size - 1, -1, -1):
-        tds = []
-        for x in range(size):
-            i, entry = cells.get((x, y), (None, None))
-            inner = "" if entry is None else _cell_html(entry, None if icons is None else icons[i], shades[i], px)
-            tds.append(f'<td {TD} width="{px}" height="{px}">{inner}</td>')
-        rows.append(f'<tr style="background:white">{"".join(tds)}</tr>')
+    td = f'<td {TD} width="{px}" height="{px}">'
+    rows = [f'<tr style="background:white">{"".join(td + cell_html.get((x, y), "") + "</td>" for x in range(size))}'
+            "</tr>" for y in range(size - 1, -1, -1)]
     if atlas.column_labels:
         labels = "".join(f'<td style="font-size:9px;padding:1px;width:{px}px;overflow:hidden">'
                          f'{html.escape(label or "")}</td>' for label in atlas.column_labels)
         rows.append(f"<tr>{labels}</tr>")
-    table = f'<table style="border-collapse:collapse;border-spacing:0;background:white">{"".join(rows)}</table>'
-    return f'<div class="deepscope-atlas">{table}<p>{html.escape(atlas_caption(atlas))}</p></div>'
+    return rows
+
+
+def atlas_html(atlas, top_classes: int = 3) -> str:
+    """The atlas as an HTML table (y up), one cell per occupied grid position, each with a hover title."""
+    px = max(12, min(64, ATLAS_WIDTH // atlas.grid.size))
+    entries = atlas.cell_entries(top_classes=top_classes, sources=0)
+    counts = np.asarray(atlas.grid.counts, dtype=np.float64)
+    shades = np.sqrt(counts / max(counts.max(), 1.0))
+    icons = atlas.icons.detach().float().cpu() if atlas.icons is not None else [None] * len(entries)
+    cells = {tuple(e["grid"]): _cell_html(e, icon, s, px) for e, icon, s in zip(entries, icons, shades)}
+    table = "".join(_grid_rows(atlas, cells, px))
+    return (f'<div class="deepscope-atlas"><table style="border-collapse:collapse;border-spacing:0">{table}'
+            f"</table><p>{html.escape(atlas_caption(atlas))}</p></div>")
+
+
+LEFT = 'style="text-align:left"'
 
 
 def _verdict_cell(passes: bool, words: str) -> str:
     mark, colour = ("&#10003;", "#1a7f37") if passes else ("&#10007;", "#cf222e")
-    return f'<td style="text-align:left"><b style="color:{colour}">{mark}</b> {html.escape(words)}</td>'
+    return f'<td {LEFT}><b style="color:{colour}">{mark}</b> {html.escape(words)}</td>'
 
 
 def sanity_html(report: dict) -> str:
@@ -160,14 +165,13 @@ def sanity_html(report: dict) -> str:
     rows = []
     for method, entry in report["methods"].items():
         rand, cls = entry["randomization"], entry["class_sensitivity"]
-        rows.append(f"<tr><td style=\"text-align:left\"><code>{html.escape(method)}</code></td>"
+        rows.append(f'<tr><td {LEFT}><code style="white-space:nowrap">{html.escape(method)}</code></td>'
                     f"{_verdict_cell(rand['passes'], rand['verdict'])}"
                     f"{_verdict_cell(not cls['class_insensitive'], cls['verdict'])}</tr>")
     control = report["random_mask_control"]["max_abs_spearman"]
     caption = (f"Sanity checks of {html.escape(str(report['model']))} on {report['images']} images "
                f"(random-mask control: |rank correlation| at most {control:.2f})")
-    head = ('<tr><th style="text-align:left">method</th><th style="text-align:left">randomized weights</th>'
-            '<th style="text-align:left">random target class</th></tr>')
-    return (f'<table class="deepscope-sanity"><caption>{caption}</caption><thead>{head}</thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
-
+    names = ("method", "randomized weights", "random target class")
+    head = "".join(f"<th {LEFT}>{name}</th>" for name in names)
+    return (f'<table class="deepscope-sanity"><caption {LEFT}>{caption}</caption>'
+            f'<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
