@@ -130,8 +130,10 @@ def _grid_rows(atlas, cell_html: dict[tuple[int, int], str], px: int) -> list[st
     """Table rows of the grid, top row first (y up), then the column labels if any."""
     size = atlas.grid.size
     td = f'<td {TD} width="{px}" height="{px}">'
-    rows = [f'<tr style="background:white">{"".join(td + cell_html.get((x, y), "") + "</td>" for x in range(size))}'
-            "</tr>" for y in range(size - 1, -1, -1)]
+    rows = []
+    for y in range(size - 1, -1, -1):
+        cells = "".join(f'{td}{cell_html.get((x, y), "")}</td>' for x in range(size))
+        rows.append(f'<tr style="background:white">{cells}</tr>')
     if atlas.column_labels:
         labels = "".join(f'<td style="font-size:9px;padding:1px;width:{px}px;overflow:hidden">'
                          f'{html.escape(label or "")}</td>' for label in atlas.column_labels)
