@@ -5,6 +5,7 @@ from pathlib import Path
 
 from deepscope.cli.common import (
     add_model_args,
+    add_workers_arg,
     count,
     given,
     model_from_args,
@@ -14,7 +15,6 @@ from deepscope.cli.common import (
     positive_int,
     seed,
     shard,
-    workers,
 )
 from deepscope.cli.defaults import ATLAS, ATLAS_SIZES, LAYOUTS
 from deepscope.errors import DeepscopeError
@@ -64,8 +64,7 @@ def add_parser(sub) -> None:
                                                  "and resumed when it exists")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help=f"images per forward pass when collecting (default {ATLAS['batch_size']})")
-    p.add_argument("--workers", type=workers, default=None,
-                   help="image-decoding threads (default: half the cores, 1-4)")
+    add_workers_arg(p)
     p.add_argument("--shard", type=shard, default=None, metavar="I/N",
                    help="collect only part I of N of the images (for several processes), then stop")
     p.add_argument("--seed", type=seed, default=None)

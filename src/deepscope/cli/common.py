@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 
 from deepscope.cli.defaults import DEFAULT_MODEL, OFFLINE_MODELS
 from deepscope.errors import DeepscopeError
@@ -93,6 +94,20 @@ def fractions(text: str) -> list[float]:
     if not values or not all(0 < v <= 1 for v in values):
         raise argparse.ArgumentTypeError(f"{text!r}: give fractions in (0, 1] like 0.2,0.4,0.7")
     return values
+
+
+def add_workers_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=workers, default=None,
+                        help="image-decoding threads (default: half the cores, 1-4)")
+
+
+def print_skipped(command: str, skipped: list[dict], total: int, listing: str) -> None:
+    """One line on stderr for the unreadable files a run skipped (`skipped`: dicts with path and reason)."""
+    if skipped:
+        from deepscope.data.stream import skipped_summary
+
+        summary = skipped_summary([(s["path"], s["reason"]) for s in skipped], total)
+        print(f"deepscope {command}: {summary}; all listed in {listing}", file=sys.stderr)
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:

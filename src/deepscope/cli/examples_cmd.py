@@ -1,17 +1,16 @@
 """`deepscope examples`: top-k dataset examples per channel, receptive-field crops, deconvnet projections."""
 from __future__ import annotations
 
-import sys
-
 from deepscope.cli.common import (
     add_model_args,
+    add_workers_arg,
     count,
     index_list,
     model_from_args,
     pixels,
     positive_float,
     positive_int,
-    workers,
+    print_skipped,
 )
 
 
@@ -36,7 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--fv-steps", type=positive_int, default=256, help="steps for --with-fv")
     p.add_argument("--fv-size", type=pixels(), default=128, help="image size for --with-fv")
     p.add_argument("--checkpoint-seconds", type=positive_float, default=10.0, help="how often the pass is checkpointed")
-    p.add_argument("--workers", type=workers, default=None, help="image decoding threads (default: half the cores, 1-4)")
+    add_workers_arg(p)
     p.add_argument("--out", default="deepscope-examples", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -44,7 +43,6 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from deepscope.data import image_files
-    from deepscope.data.stream import skipped_summary
     from deepscope.examples import dataset_examples
 
     files = image_files(args.images)
@@ -55,10 +53,7 @@ def run(args) -> int:
         deconv=args.deconv, with_fv=args.with_fv, fv_dir=args.fv_dir, fv_size=args.fv_size, fv_steps=args.fv_steps,
         progress=not args.no_progress, checkpoint_seconds=args.checkpoint_seconds, workers=args.workers,
         key_extra={"weights": args.weights})
-    skipped = [(s["path"], s["reason"]) for s in report["files"]["skipped"]]
-    if skipped:
-        print(f"deepscope examples: {skipped_summary(skipped, report['files']['total'])}; all listed in "
-              f"{args.out}/examples.json", file=sys.stderr)
+    print_skipped("examples", report["files"]["skipped"], report["files"]["total"], f"{args.out}/examples.json")
     print(f"top-{args.top} examples of {len(report['channels'])} channels of {args.layer} from "
           f"{report['files']['read']} images: {args.out}/examples.json, overview.png, channels/")
     return 0

@@ -1,9 +1,16 @@
 """`deepscope map`: a t-SNE/UMAP grid of an image set by its penultimate-layer (CNN) codes."""
 from __future__ import annotations
 
-import sys
-
-from deepscope.cli.common import add_model_args, model_from_args, number, pixels, positive_int, seed, workers
+from deepscope.cli.common import (
+    add_model_args,
+    add_workers_arg,
+    model_from_args,
+    number,
+    pixels,
+    positive_int,
+    print_skipped,
+    seed,
+)
 from deepscope.cli.defaults import MAP_METHODS
 
 MAX_CELLS = 1000  # rows or columns; the grid also needs an image per cell (checked with the images)
@@ -24,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--size", type=pixels(32), default=None, help="input size (default: the model's)")
     p.add_argument("--batch", type=positive_int, default=16, help="images per forward pass")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--workers", type=workers, default=None, help="image decoding threads (default: half the cores, 1-4)")
+    add_workers_arg(p)
     p.add_argument("--out", default="deepscope-map", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -32,7 +39,6 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from deepscope.data import image_files
-    from deepscope.data.stream import skipped_summary
     from deepscope.examples.code_map import code_map
 
     files = image_files(args.images)
@@ -40,10 +46,7 @@ def run(args) -> int:
     report = code_map(model, files, args.out, method=args.method, rows=args.rows, cols=args.cols, size=args.size,
                       batch_size=args.batch, thumb=args.thumb, seed=args.seed, progress=not args.no_progress,
                       workers=args.workers, key_extra={"weights": args.weights})
-    skipped = [(s["path"], s["reason"]) for s in report["files"]["skipped"]]
-    if skipped:
-        print(f"deepscope map: {skipped_summary(skipped, len(files))}; all listed in {args.out}/map.json",
-              file=sys.stderr)
+    print_skipped("map", report["files"]["skipped"], len(files), f"{args.out}/map.json")
     seam, labels = report["seam"], report["labels"]
     print(f"{report['grid'][0]}x{report['grid'][1]} map of {report['files']['read']} images: seam statistic "
           f"{seam['ratio']:.3f}, {seam['floor_ratio']:.2f}x its floor; neighbours share the top-1 label {labels['top1_neighbours']:.3f} "

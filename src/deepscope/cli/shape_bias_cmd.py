@@ -1,9 +1,7 @@
 """`deepscope shape-bias`: texture-vs-shape bias of a model, or of published decision files."""
 from __future__ import annotations
 
-import sys
-
-from deepscope.cli.common import add_model_args, model_from_args, positive_int
+from deepscope.cli.common import add_model_args, model_from_args, positive_int, print_skipped
 from deepscope.errors import DeepscopeError
 
 
@@ -59,13 +57,7 @@ def run(args) -> int:
     report = measure_model(model, mapping, out, stimuli, edges=edges, silhouettes=silhouettes,
                            reference=observers, mapping_source=args.mapping or "packaged",
                            batch_size=args.batch, progress=not args.no_progress)
-    if report["skipped"]:
-        from deepscope.data.stream import skipped_summary
-
-        total = len(stimuli) + len(edges) + len(silhouettes)
-        listed = [(s["path"], s["reason"]) for s in report["skipped"]]
-        print(f"deepscope shape-bias: {skipped_summary(listed, total)}; all listed in {out}/report.json",
-              file=sys.stderr)
+    print_skipped("shape-bias", report["skipped"], len(stimuli) + len(edges) + len(silhouettes), f"{out}/report.json")
     cc = report["cue_conflict"]
     bias = "n/a (no shape or texture decision)" if cc["shape_bias"] is None else f"{cc['shape_bias']:.3f}"
     print(f"{model.name}: shape bias {bias} ({cc['shape_hits']} shape / {cc['texture_hits']} texture "
