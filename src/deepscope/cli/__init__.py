@@ -22,19 +22,22 @@ COMMANDS = [
 ]
 
 
-def build_parser() -> Parser:
+def build_parser(commands: list[str] | None = None) -> Parser:
+    """The parser of every command (or of the modules `commands` only)."""
     parser = Parser(prog="deepscope", description="Look inside vision networks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    for name in commands or COMMANDS:
         importlib.import_module(f"deepscope.cli.{name}").add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line (no traceback) and exit with status 2."""
-    try:
-        args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    named = f"{argv[0].replace('-', '_')}_cmd" if argv else ""
+    try:  # `deepscope CMD ...` builds the parser of CMD alone
+        args = build_parser([named] if named in COMMANDS else None).parse_args(argv)
     except SystemExit as stop:  # --help (0), or a bad option already named on stderr (2)
         return stop.code if isinstance(stop.code, int) else 2
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import shutil
 import sys
 
 from deepscope.cli.defaults import DEFAULT_MODEL, OFFLINE_MODELS
@@ -18,8 +19,23 @@ MAX_SIDE = 4096  # the largest image side in pixels any option takes (renders, i
 DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
 
 
+class Formatter(argparse.HelpFormatter):
+    """argparse's formatter, asking for the terminal's width once (argparse makes one per argument)."""
+
+    columns: int | None = None
+
+    def __init__(self, prog: str, **kwargs):
+        if Formatter.columns is None:
+            Formatter.columns = shutil.get_terminal_size().columns - 2
+        super().__init__(prog, width=kwargs.pop("width", Formatter.columns), **kwargs)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: `deepscope CMD: error: argument --x: ... (see ... --help)`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
