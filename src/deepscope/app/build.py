@@ -4,13 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import replace
 from functools import partial
 from importlib import resources
 from pathlib import Path
 
 from deepscope.app.atlas_stage import layer_atlas
 from deepscope.app.config import SiteConfig
+from deepscope.app.costs import stage_costs
 from deepscope.app.default_images import credits, write_default_images
 from deepscope.app.examples_stage import unit_examples
 from deepscope.app.fv_stage import render_units
@@ -24,6 +24,7 @@ from deepscope.app.site_pages import write_site_pages
 from deepscope.app.stages import StageRunner
 from deepscope.app.weights_stage import class_weights
 from deepscope.data.images import image_files
+from deepscope.data.sources import image_groups
 from deepscope.data.stream import file_listing
 from deepscope.errors import DeepscopeError
 from deepscope.jobs import settings_key, write_text
@@ -31,8 +32,7 @@ from deepscope.models import LayerSpec, layer_spec
 from deepscope.models.vision_model import VisionModel
 from deepscope.viz.output import prepare_output_dir
 
-DEFAULT_SET_POSITIONS = 8  # 30 default images x 8 positions = 240 activations for the atlas
-
+ATLAS_VERSION = 2  # sized to the data, spread layout
 
 def _files_digest(files: list[Path], folder: Path) -> str:
     """Names (relative to the image folder) and sizes: a moved site or image folder keeps its stages."""
@@ -61,17 +61,21 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
                images: str | os.PathLike | None = None, progress: bool = True) -> dict:
     """Build (or finish, or refresh) the static site in `out`; returns `data/build.json`.
 
-    `images`: a folder of images (None: the default set, views of photos shipped with scikit-learn
-    and Matplotlib). Every stage is skipped on a rerun with the same settings.
+    `images`: a folder of images (None: the default set, views of the photos shipped with
+    scikit-image, scikit-learn and Matplotlib). A folder with a `sources.json` manifest (the default
+    set has one) keeps at most two dataset examples of one source photo per unit. Every stage is
+    skipped on a rerun with the same settings. `data/build.json` holds no path of this machine.
     """
     site = prepare_output_dir(out)
     default_set = images is None
-    folder, files, cfg = _site_images(site, images, cfg or SiteConfig())
+    cfg = cfg or SiteConfig()
+    folder, files = _site_images(site, images, cfg)
+    groups = image_groups(files, folder)
     specs = resolve_layers(model, cfg)
     layers = list(specs)
     channels_of = {layer: cfg.channels or list(range(spec.channels)) for layer, spec in specs.items()}
     base = f"{model.name}|{_files_digest(files, folder)}"
-    runner = StageRunner(site, total=2 + 4 * len(layers) + 2, progress=progress)
+    runner = StageRunner(site, stage_costs(cfg, specs, len(files)), progress=progress)
 
     image_info = {"source": "default set" if default_set else str(folder), "count": len(files),
                   "credits": credits() if default_set else []}
@@ -83,56 +87,54 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
     runner.run("overview", settings_key([base, layers, pages]),
                lambda: model_overview(model, layers, site, {"images": image_info, "pages": pages}))
     for layer in layers:
-        _layer_stages(runner, model, layer, channels_of[layer], files, folder, base, cfg, progress)
+        _layer_stages(runner, model, layer, channels_of[layer], (files, groups), folder, base, cfg, progress)
     if cfg.saliency_images:
         runner.run("saliency", base + cfg.key("saliency_images", "saliency_methods"),
                    lambda: saliency_maps(model, folder, site, cfg))
     else:
-        runner.count += 1
+        runner.skip("saliency")
     if cfg.sanity_images:
         runner.run("sanity", base + cfg.key("sanity_images", "sanity_size", "saliency_methods", "seed"),
                    lambda: sanity_checks(model, folder, site, cfg))
     else:
-        runner.count += 1
+        runner.skip("sanity")
     runner.run("pages", _pages_key(site, layers), lambda: write_pages(site, layers, specs, cfg))
-    summary = {"site": str(site), "layers": layers, "stages_run": runner.ran, "stages_skipped": runner.skipped,
+    summary = {"layers": layers, "images": len(files), "stages_run": runner.ran, "stages_skipped": runner.skipped,
                "timings_s": runner.timings, "cpu_s": runner.cpu}
     write_text(site / "data" / "build.json", json.dumps(summary, indent=1))
-    return summary
+    return {"site": str(site), **summary}
 
 
-def _site_images(site: Path, images, cfg: SiteConfig) -> tuple[Path, list[Path], SiteConfig]:
-    """The image folder (the default set when `images` is None), its files, and the settings
-    with the atlas positions for that set filled in."""
-    default_set = images is None
-    folder = write_default_images(work_dir(site, "default-images")) if default_set else Path(images)
+def _site_images(site: Path, images, cfg: SiteConfig) -> tuple[Path, list[Path]]:
+    """The image folder (the default set when `images` is None) and its files."""
+    folder = write_default_images(work_dir(site, "default-images")) if images is None else Path(images)
     if not folder.is_dir():
         raise DeepscopeError(f"--images {str(folder)!r} is not a folder of images")
-    if cfg.atlas_positions is None:
-        cfg = replace(cfg, atlas_positions=DEFAULT_SET_POSITIONS if default_set else 1)
     files = image_files(folder)[:cfg.limit] if cfg.limit else image_files(folder)
     if not files:
         raise DeepscopeError(f"no image files found under {str(folder)!r}")
-    return folder, files, cfg
+    return folder, files
 
 
-def _layer_stages(runner: StageRunner, model: VisionModel, layer: str, chans: list[int], files: list[Path],
-                  folder: Path, base: str, cfg: SiteConfig, progress: bool) -> None:
+def _layer_stages(runner: StageRunner, model: VisionModel, layer: str, chans: list[int],
+                  images: tuple[list[Path], list[str] | None], folder: Path, base: str, cfg: SiteConfig,
+                  progress: bool) -> None:
     """The four stages of one layer: feature visualizations, dataset examples, class weights, atlas (maps and
-    tokens only)."""
-    site = runner.site
+    tokens only). `images`: the files and their source photos (None: no manifest)."""
+    site, (files, groups) = runner.site, images
     key = f"{base}|{layer}|{chans}|"
     runner.run(f"fv/{layer}", key + cfg.key("fv_size", "fv_steps", "variants", "seed"),
                partial(render_units, model, layer, chans, site, cfg, progress))
-    runner.run(f"examples/{layer}", key + cfg.key("top", "limit", "batch_size"),
-               partial(unit_examples, model, layer, chans, files, site, cfg, progress))
+    runner.run(f"examples/{layer}", key + cfg.key("top", "limit", "batch_size") + (settings_key(groups) if groups else ""),
+               partial(unit_examples, model, layer, chans, files, site, cfg, progress, groups))
     runner.run(f"weights/{layer}", key, partial(class_weights, model, layer, chans, site))
     if cfg.atlas and layer_spec(model, layer).spatial:  # a vector has no positions to lay out
-        runner.run(f"atlas/{layer}", f"{base}|{layer}|" + cfg.key(
+        runner.run(f"atlas/{layer}", f"{base}|{layer}|{ATLAS_VERSION}|" + cfg.key(
             "limit", "atlas_grid", "atlas_positions", "atlas_layout", "atlas_threshold", "icon_size",
-            "icon_steps", "seed", "batch_size"), partial(layer_atlas, model, layer, folder, site, cfg, progress))
+            "icon_steps", "seed", "batch_size"), partial(layer_atlas, model, layer, folder, site, cfg, progress,
+                                                         len(files)))
     else:
-        runner.count += 1
+        runner.skip(f"atlas/{layer}")
         layer_data(site, layer, "atlas").unlink(missing_ok=True)
 
 

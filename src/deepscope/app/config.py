@@ -20,8 +20,8 @@ class SiteConfig:
     top: int = 9  # dataset examples per unit
     limit: int | None = None  # use only the first N images
     atlas: bool = True
-    atlas_grid: int = 12
-    atlas_positions: int | None = None  # per image; None: 1 (8 for the small default image set)
+    atlas_grid: int | None = None  # g (g×g cells); None: from the number of activations
+    atlas_positions: int | None = None  # per image; None: from the number of images
     atlas_layout: str = "umap"  # umap (Carter et al.), tsne or pca (fastest)
     icon_size: int = 48
     icon_steps: int = 128

@@ -14,11 +14,13 @@ from deepscope.viz.output import write_atomic
 
 
 def unit_examples(model: VisionModel, layer: str, channels: list[int], files: list[Path], site: Path,
-                  cfg: SiteConfig, progress: bool = True) -> dict:
-    """Run (or resume) the top-k pass and write `examples/<c>_<rank>.jpg` and `data/examples.json`."""
+                  cfg: SiteConfig, progress: bool = True, groups: list[str] | None = None) -> dict:
+    """Run (or resume) the top-k pass and write `examples/<c>_<rank>.jpg` and `data/examples.json`;
+    `groups` (the source photo of each file): at most two examples of one photo per unit."""
     report = dataset_examples(model, layer, files, work_dir(site, "examples", layer_slug(layer)), channels=channels,
-                              k=cfg.top, batch_size=cfg.batch_size, deconv=0, progress=progress)
+                              k=cfg.top, batch_size=cfg.batch_size, deconv=0, progress=progress, groups=groups)
     cropper = Cropper(receptive_field(model, layer, report["input_size"]))
+    source_of = dict(zip(map(str, files), groups or []))
     root = layer_dir(site, layer)
     units = {}
     for entry in report["channels"]:
@@ -28,7 +30,8 @@ def unit_examples(model: VisionModel, layer: str, channels: list[int], files: li
             name = f"examples/{c}_{ex['rank']}.jpg"
             if cropper.save(ex["image"], tuple(ex["position"]), root / name):
                 shown.append({"rank": ex["rank"], "image": Path(ex["image"]).name, "score": round(ex["score"], 4),
-                              "mean": round(ex["mean"], 4), "position": ex["position"], "crop": name})
+                              "mean": round(ex["mean"], 4), "position": ex["position"], "crop": name,
+                              **({"source": source_of[ex["image"]]} if groups else {})})
         units[str(c)] = shown
     rf = report["receptive_field"]
     summary = {"layer": layer, "kind": layer_spec(model, layer).kind, "top": cfg.top, "score": report["score"], "images": report["files"]["read"],

@@ -31,9 +31,12 @@ def no_atlas_note(spec: LayerSpec) -> str:
 
 def atlas_section(atlas: dict) -> str:
     data = {k: atlas[k] for k in ("grid", "tiles", "cells")}
-    note = (f'{atlas["activations"]} activations from {atlas["images"]} images, laid out with {esc(atlas["layout"])} '
-            f'and averaged in a {atlas["grid"]}×{atlas["grid"]} grid ({len(atlas["cells"])} cells with at least '
-            f'{atlas["threshold"]}); one {atlas["icon_size"]} px icon per cell.')
+    positions = f' ({atlas["positions"]} positions each)' if atlas.get("positions") else ""
+    sized = " (sized to the activations)" if atlas.get("requested_grid") is None else ""
+    note = (f'{atlas["activations"]} activations from {atlas["images"]} images{positions}, laid out with '
+            f'{esc(atlas["layout"])}, spread so that the grid fills, and averaged in a {atlas["grid"]}×{atlas["grid"]} '
+            f'grid{sized}: {len(atlas["cells"])} cells with at least {atlas["threshold"]} activations, one '
+            f'{atlas["icon_size"]} px icon each.')
     return f"""<p class="muted">{note} Scroll to zoom, drag to pan, hover a cell for details, click to keep it.</p>
 <div class="atlas-wrap">
  <div class="atlas-view">

@@ -18,11 +18,8 @@ def overview_body(model: dict) -> str:
         f'<td>{esc(row["kind"])}</td><td class="mono">{esc(tuple(row["shape"]) if row["shape"] else "-")}</td></tr>'
         for row in model["layers"])
     images = model.get("images", {})
-    credits = "".join(f'<li>{esc(c["photo"])}: {esc(c["licence"])}, {esc(c["credit"])}</li>'
-                      for c in images.get("credits", []))
     image_note = (f'<p class="muted">Images: {images.get("count", "?")} from <code>{esc(images.get("source", ""))}</code>.'
-                  f'</p>' + (f'<p class="muted">Default image set (views of photos shipped with scikit-learn and '
-                             f'Matplotlib):</p><ul class="muted">{credits}</ul>' if credits else ""))
+                  f'</p>' + credits_table(images.get("credits", [])))
     extras = "".join(f'<li><a href="{esc(url)}">{esc(label)}</a></li>' for url, label in model.get("pages", []))
     return f"""<p>Input {model["input_size"]} px{f', {model["classes"]} classes' if model["classes"] else ''}.
 Pick a layer to see its units' feature visualizations and its activation atlas.</p>
@@ -33,6 +30,18 @@ Pick a layer to see its units' feature visualizations and its activation atlas.<
 <details><summary>{len(model["layers"])} modules with output shapes (one forward pass)</summary>
 <table class="all-layers"><tr><th>name</th><th>kind</th><th>output shape</th></tr>{all_rows}</table></details>
 <h2>About these images</h2>{image_note}"""
+
+
+def credits_table(credits: list[dict]) -> str:
+    """The default set's photos with their source, licence and credit (empty for a user's folder)."""
+    if not credits:
+        return ""
+    rows = "".join(f'<tr><td class="mono">{esc(c["photo"])}</td><td>{esc(c.get("package", ""))}</td>'
+                   f'<td>{esc(c["credit"])}</td><td>{esc(c["licence"])}</td></tr>' for c in credits)
+    return (f'<p class="muted">The default image set: views of the {len(credits)} photos that ship inside the '
+            f'installed scikit-image, scikit-learn and Matplotlib (read from the packages, never downloaded); a '
+            f'unit keeps at most two dataset examples of one photo.</p><table class="credits"><tr><th>photo</th>'
+            f'<th>shipped with</th><th>source</th><th>licence</th></tr>{rows}</table>')
 
 
 def saliency_body(saliency: dict) -> str:

@@ -1,6 +1,10 @@
 """What `deepscope atlas` asks for, with its defaults said once: collect a layer's activations over
 images (resumably, into a store), then a layer atlas, a class atlas or a two-class comparison,
-saved to a folder."""
+saved to a folder.
+
+Sized to the data when not given: positions per image so that a small image set still gives about
+`TARGET_ACTIVATIONS` activations (`atlas_positions`), and a layer atlas's grid from the number of
+activations (`atlas_grid`: about `DENSITY` x threshold activations per cell)."""
 from __future__ import annotations
 
 import math
@@ -15,10 +19,38 @@ from deepscope.atlas.class_atlas import CLASS_GRID, CLASS_THRESHOLD, class_atlas
 from deepscope.atlas.collection import ActivationStore, collect
 from deepscope.atlas.compare import COMPARE_GRID, COMPARE_THRESHOLD, compare_classes
 from deepscope.atlas.icons import IconSettings
+from deepscope.data.sources import as_source
 from deepscope.errors import DeepscopeError
+from deepscope.models.layout import layer_spec
 from deepscope.models.vision_model import VisionModel
 
 ICONS = IconSettings()
+TARGET_ACTIVATIONS = 1200  # what a small image set is sampled up to (positions per image)
+MAX_POSITIONS = 16
+DENSITY = 2.4  # activations per cell of the g×g grid, in thresholds
+FILLED = 0.5  # share of the cells a UMAP layout of the site's images fills at that density (0.54-0.78)
+GRID_RANGE = (4, GRID)  # automatic grid sizes
+
+
+def atlas_positions(images: int, map_cells: int, target: int = TARGET_ACTIVATIONS) -> int:
+    """Positions per image: enough for `target` activations over `images` images (1 for a large set),
+    at most `MAX_POSITIONS` and the `map_cells` an image offers."""
+    wanted = math.ceil(target / max(images, 1))
+    return int(max(1, min(wanted, MAX_POSITIONS, map_cells)))
+
+
+def atlas_grid(activations: int, threshold: int, density: float = DENSITY) -> int:
+    """The grid size g giving about `density` x `threshold` activations per cell, within `GRID_RANGE`."""
+    size = round(math.sqrt(activations / (density * max(threshold, 1))))
+    return int(min(max(size, GRID_RANGE[0]), GRID_RANGE[1]))
+
+
+def sampled_cells(height: int, width: int, margin: int) -> int:
+    """How many positions of an h x w map lie `margin` away from its edges (as collection samples them)."""
+    margin = min(margin, (height - 1) // 2, (width - 1) // 2)
+    return max(1, (height - 2 * margin) * (width - 2 * margin))
+
+
 SIZES = {"layer": (GRID, THRESHOLD), "class": (CLASS_GRID, CLASS_THRESHOLD),
          "compare": (COMPARE_GRID, COMPARE_THRESHOLD)}  # (grid, threshold) per kind of atlas
 
@@ -26,7 +58,9 @@ SIZES = {"layer": (GRID, THRESHOLD), "class": (CLASS_GRID, CLASS_THRESHOLD),
 @dataclass
 class AtlasRequest:
     """An atlas of `layer` over `images` (a folder or a dataset); `cls` makes it a class atlas,
-    `compare` (two classes) a comparison. `grid`/`threshold` None: the kind's defaults (`SIZES`);
+    `compare` (two classes) a comparison. `positions` None: from the number of images
+    (`atlas_positions`); `grid` None: a layer atlas's from the number of activations (`atlas_grid`),
+    the kind's default (`SIZES`) for the others; `threshold` None: the kind's default;
     `icon_size` None: from the layer's stride. `store` None: `OUT/activations`."""
 
     layer: str
@@ -35,7 +69,7 @@ class AtlasRequest:
     compare: Sequence[str | int] | None = None
     grid: int | None = None
     threshold: int | None = None
-    positions: int = 1
+    positions: int | None = None
     margin: int = 1
     tokens: str = "patches"  # on a token layer: "class" collects the class token, one per image
     attribution: bool = True
@@ -59,7 +93,7 @@ class AtlasRequest:
         return "class" if self.cls is not None else "compare" if self.compare else "layer"
 
     def check(self) -> None:
-        if (self.positions < 1 or (self.icon_size or 8) < 8 or self.steps < 1 or self.attempts < 1
+        if ((self.positions or 1) < 1 or (self.icon_size or 8) < 8 or self.steps < 1 or self.attempts < 1
                 or self.icon_batch < 1):
             raise DeepscopeError("--positions, --steps, --attempts, --icon-batch must be at least 1, --icon-size 8")
         if self.cls is not None and self.compare:
@@ -78,15 +112,27 @@ class AtlasRequest:
 
     def collect(self, model: VisionModel, out: str | os.PathLike, progress: bool = True) -> ActivationStore | None:
         """The activation store (collected or resumed); None when only a shard was asked for or is done."""
-        return collect(model, self.layer, self.images, self.store_dir(out), positions=self.positions,
+        source = as_source(self.images, model.input_size)
+        return collect(model, self.layer, source, self.store_dir(out), positions=self.sampled_positions(model, source),
                        margin=self.margin, tokens=self.tokens, attribution=self.attribution, seed=self.seed,
                        batch_size=self.batch_size,
                        workers=self.workers, shard=self.shard, limit=self.limit, progress=progress)
 
+    def sampled_positions(self, model: VisionModel, source) -> int:
+        """`positions`, or (None) as many as the number of images and the layer's map call for."""
+        if self.positions is not None:
+            return self.positions
+        images = min(len(source.ids), self.limit or len(source.ids))
+        grid = layer_spec(model, self.layer).grid or (1, 1)  # a vector layer: collection says why it cannot
+        return atlas_positions(images, sampled_cells(*grid, self.margin))
+
     def build(self, model: VisionModel, store: ActivationStore, progress: bool = True) -> Atlas:
         """The atlas of this kind from the collected `store`."""
         grid, threshold = SIZES[self.kind]
-        common = {"grid": self.grid or grid, "threshold": threshold if self.threshold is None else self.threshold,
+        threshold = threshold if self.threshold is None else self.threshold
+        if self.kind == "layer":
+            grid = atlas_grid(len(store), threshold)
+        common = {"grid": self.grid or grid, "threshold": threshold,
                   "whiten": self.whiten, "icons": self.icons(), "seed": self.seed, "progress": progress}
         if self.kind == "class":
             return class_atlas(model, store, self.cls, layout=self.layout, **common)

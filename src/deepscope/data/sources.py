@@ -7,6 +7,7 @@ the model, so decoding overlaps the forward pass (Pillow and torch release the G
 """
 from __future__ import annotations
 
+import json
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ import torch
 from PIL import Image
 
 from deepscope.data.images import ImageError, image_files, load_image_resized, resize_center_crop
+from deepscope.errors import DeepscopeError
 
 
 @dataclass
@@ -105,3 +107,20 @@ def prefetch(source: ImageSource, indices: Iterable[int], workers: int | None, a
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+SOURCES_MANIFEST = "sources.json"  # {"groups": {relative path: source id}} beside a folder's images
+
+
+def image_groups(files: Sequence[str | os.PathLike], folder: str | os.PathLike) -> list[str] | None:
+    """The source id of each of `files` from `folder/sources.json` (e.g. the photo a view was cut
+    from; a file it does not list is its own source); None without a manifest."""
+    manifest = Path(folder) / SOURCES_MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        groups = json.loads(manifest.read_text())["groups"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise DeepscopeError(f"{manifest} is not a sources manifest ({err}); fix or remove it") from err
+    relative = [Path(os.path.relpath(Path(f).resolve(), Path(folder).resolve())).as_posix() for f in files]
+    return [str(groups.get(r, r)) for r in relative]
