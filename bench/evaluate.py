@@ -16,6 +16,7 @@ bench/results/evaluate.json.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -118,6 +119,22 @@ def pairs(model, images, targets, maps, setup):
     }
 
 
+def floors(model, images, setup) -> dict:
+    """The forward passes alone that deletion (n + 1 per image) and ROAD (one per image and percentage)
+    must make, in batches of 8: the time neither implementation can go below."""
+    from deepscope.attribution.faithfulness.curves import step_size
+
+    _, steps = step_size(images.shape[-1] * images.shape[-2], setup["steps"])
+
+    def forwards(count):
+        batch = images.repeat((count + len(images) - 1) // len(images), 1, 1, 1)[:count]
+        with torch.no_grad():
+            for at in range(0, count, 8):
+                model(batch[at:at + 8])
+    return {"deletion": lambda: forwards(len(images) * (steps + 1)),
+            "road": lambda: forwards(len(images) * len(setup["percentages"]))}
+
+
 def timed(fn):
     start = time.perf_counter()
     value = fn()
@@ -151,7 +168,8 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     threads = choose_threads(args.threads)
     torch.set_num_threads(threads)
-    results = Results(RESULTS / "evaluate.json", {"rounds": args.rounds, "setups": SETUPS}, args.resume)
+    config = json.loads(json.dumps({"rounds": args.rounds, "setups": SETUPS}))  # as read back from the file
+    results = Results(RESULTS / "evaluate.json", config, args.resume)
     results.data["environment"] = environment(threads)
     for name in args.models.split(","):
         data = inputs(name, SETUPS[name])
@@ -159,6 +177,10 @@ def main() -> None:
             print(f"{name}: ../shared/data/imagenet-samples not found, skipped")
             continue
         fns = pairs(*data, SETUPS[name])
+        for metric, fn in floors(data[0], data[1], SETUPS[name]).items():
+            if not results.has(f"{name}/floor-{metric}"):
+                results.put(f"{name}/floor-{metric}", statistics.median(timed(fn)[0] for _ in range(args.rounds)))
+            print(f"{name}/{metric}: forward passes alone {results.get(f'{name}/floor-{metric}'):.3f} s", flush=True)
         for metric in args.metrics.split(","):
             section = f"{name}/{metric}"
             if not results.has(section):

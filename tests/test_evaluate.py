@@ -222,7 +222,7 @@ def test_evaluate_tells_a_good_map_from_a_random_one_and_resumes(digit_folder, t
     table = (out / "evaluate.md").read_text()
     assert "| gradient |" in table and "| random-map |" in table and "deletion AUC" in table
     assert (out / "evaluate.csv").read_text().startswith("method,deletion AUC")
-    assert all((out / name).stat().st_size > 0 for name in ("gradient.png", "random-map.png", "cascade.png"))
+    assert all((out / name).stat().st_size > 0 for name in ("evaluate.png", "gradient.png", "random-map.png", "cascade.png"))
 
     def no_work(*_args, **_kwargs):
         raise AssertionError("a finished unit ran again")
@@ -242,6 +242,6 @@ def test_site_sanity_page_shows_faithfulness(digit_folder, tmp_path):
     report = sanity_checks(load_model("digits_cnn"), digit_folder, tmp_path, cfg)
     saved = json.loads((tmp_path / "sanity" / "sanity.json").read_text())
     assert saved["faithfulness"]["rows"][0][0] == "gradient"
-    assert (tmp_path / "sanity" / "faithfulness" / "gradient.png").is_file()
+    assert (tmp_path / "sanity" / "faithfulness.png").is_file()
     page = sanity_body(report)
-    assert "<h2>Faithfulness</h2>" in page and "sanity/faithfulness/gradient.png" in page and "deletion AUC" in page
+    assert "<h2>Faithfulness</h2>" in page and "sanity/faithfulness.png" in page and "deletion AUC" in page

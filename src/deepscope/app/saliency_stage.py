@@ -57,17 +57,16 @@ def sanity_checks(model: VisionModel, images: Path, site: Path, cfg: SiteConfig)
 
 def faithfulness_checks(model: VisionModel, images: Path, folder: Path, cfg: SiteConfig) -> dict:
     """The faithfulness metrics (`deepscope evaluate`, few steps) on the sanity images: the table's
-    rows and `faithfulness/<method>.png`."""
+    rows and `faithfulness.png` (every method's curves)."""
     batch, _, _ = load_images(images, cfg.sanity_size, cfg.sanity_images, spread=True, warn=_quiet)
     settings = EvaluateConfig(methods=tuple(cfg.saliency_methods), metrics=FAITHFULNESS, seed=cfg.seed,
                               **SITE_FAITHFULNESS)
     report = {"model": model.name, "images": len(batch), "size": cfg.sanity_size, **evaluate(model, batch, settings)}
     from deepscope.attribution.faithfulness import plot  # here: importing it sets matplotlib's Agg backend
 
-    (folder / "faithfulness").mkdir(parents=True, exist_ok=True)
-    plot.plot_methods(report, folder / "faithfulness")
+    plot.plot_overview(report, folder / "faithfulness.png", dpi=90)
     header, rows, _ = table.rows(report)
-    return {"header": header, "rows": rows, "plots": {m: f"sanity/faithfulness/{m}.png" for m in report["methods"]},
+    return {"header": header, "rows": rows, "picture": "sanity/faithfulness.png",
             **SITE_FAITHFULNESS, "percentages": list(SITE_FAITHFULNESS["percentages"])}
 
 
@@ -77,10 +76,9 @@ def faithfulness_html(faithfulness: dict | None) -> str:
         return ""
     head = "".join(f"<th>{esc(h)}</th>" for h in faithfulness["header"])
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in faithfulness["rows"])
-    plots = "".join(f'<img class="sheet" src="{esc(picture)}" alt="faithfulness of {esc(method)}">'
-                    for method, picture in faithfulness["plots"].items())
     return (f'<h2>Faithfulness</h2><p class="muted">Deletion and insertion ({faithfulness["steps"]} steps), ROAD '
             f'(MoRF and LeRF at {", ".join(map(str, faithfulness["percentages"]))}% removed), Random Logit and '
             'Sparseness on the same images; random-map is the reference. See <code>deepscope evaluate</code> '
-            f'for more images and steps.</p><table class="verdicts"><tr>{head}</tr>{body}</table>{plots}')
+            f'for more images and steps.</p><table class="verdicts"><tr>{head}</tr>{body}</table>'
+            f'<img class="sheet" src="{esc(faithfulness["picture"])}" alt="deletion, insertion and ROAD curves">')
 

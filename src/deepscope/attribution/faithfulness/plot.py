@@ -85,8 +85,43 @@ def plot_method(report: dict, method: str, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_overview(report: dict, path: Path, dpi: int = 110) -> None:
+    """One figure for all methods: deletion curves, insertion curves, ROAD accuracy (MoRF solid, LeRF dashed)."""
+    methods = report["methods"]
+    panels = [m for m in ("deletion", "insertion", "road") if any(m in v for v in methods.values())]
+    if not panels:
+        return
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], panels):
+        for index, (method, metrics) in enumerate(methods.items()):
+            record = metrics.get(metric)
+            if record is None:
+                continue
+            style = {"color": "grey", "ls": ":"} if method == CONTROL else {"color": f"C{index}"}
+            if metric == "road":
+                for order, ls in (("morf", "-"), ("lerf", "--")):
+                    ax.plot(record["percentages"], record[order]["accuracy"], marker="o", ms=3, lw=1.2,
+                            label=f"{method} {order.upper()} {record[order]['mean']:.2f}", **{**style, "ls": ls})
+            else:
+                values = record["curve_mean"]
+                ax.plot([i / (len(values) - 1) for i in range(len(values))], values,
+                        label=f"{method}: {record['mean']:.3f}", **style)
+        ax.set_title({"deletion": "Deletion (AUC, lower is better)", "insertion": "Insertion (AUC, higher is better)",
+                      "road": "ROAD accuracy (MoRF lower, LeRF higher)"}[metric], fontsize=10)
+        ax.set_xlabel("% of the pixels removed" if metric == "road" else "fraction of the pixels, most relevant first")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6.5)
+    axes[0][0].set_ylabel("probability / accuracy of the target class")
+    fig.suptitle(f"Faithfulness on {report['model']} ({report['images']} images, {report['size']} px)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def plot_methods(report: dict, out: Path) -> None:
-    """`<method>.png` for every method (and the control) of the report; the randomization pictures too."""
+    """`evaluate.png` (all methods), `<method>.png` for every method (and the control); the randomization
+    pictures too."""
+    plot_overview(report, Path(out) / "evaluate.png")
     for method in report["methods"]:
         plot_method(report, method, Path(out) / f"{method}.png")
     if report.get("randomization"):

@@ -115,8 +115,8 @@ def evaluate_folder(model: VisionModel, images: str | os.PathLike, out: str | os
                     progress: bool = True) -> dict:
     """`evaluate` on `count` images spread over the folder `images`, resumably, in `out`.
 
-    Writes `evaluate.json` (returned), `evaluate.md` and `evaluate.csv` (the table), `<method>.png`
-    per method, and with the randomization checks `cascade.png` and `class_sensitivity.png`.
+    Writes `evaluate.json` (returned), `evaluate.md` and `evaluate.csv` (the table), `evaluate.png`
+    (every method's curves), `<method>.png` per method, and with the randomization checks `cascade.png` and `class_sensitivity.png`.
     """
     cfg = _check(model, cfg or EvaluateConfig(), count)
     size = input_size(model, size, cfg.batch)
@@ -145,5 +145,5 @@ def _write_outputs(report: dict, out: Path) -> None:
 
 def output_files(report: dict) -> list[str]:
     """The files `evaluate_folder` writes for `report`, for the command's closing line."""
-    names = ["evaluate.json", "evaluate.md", "evaluate.csv"] + [f"{m}.png" for m in report["methods"]]
+    names = ["evaluate.json", "evaluate.md", "evaluate.csv", "evaluate.png"] + [f"{m}.png" for m in report["methods"]]
     return names + (["cascade.png", "class_sensitivity.png"] if report.get("randomization") else [])
