@@ -100,7 +100,7 @@ CASES = [
     ("weights-resnet34-resnet18", ["layers", "--model", "resnet34", "--weights", "{r18}", "--size", "64"],
      "expected a ResNet-34 (blocks 3/4/6/3), found a ResNet-18 (blocks 2/2/2/2)"),
     ("weights-default-resnet18", ["layers", "--weights", "{r18}"], "does not fit efficientnet_lite0"),
-    ("weights-googlenet-aux-heads", ["layers", "--model", "googlenet", "--weights", "{aux}", "--size", "64"],
+    ("weights-googlenet-aux-heads", ["layers", "--model", "googlenet", "--weights", "{aux}", "--size", "32"],
      _aux_classifiers_are_named),
     ("weights-nan", ["layers", *D, "--weights", "{nan}"], "holds NaN or infinite values in 1 tensor(s) (first: fc.bias)"),
     ("activations-nan-examples", ["examples", *D, "--weights", "{negvar}", "--layer", "layer2", "--channels", "0",

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from deepscope.errors import DeepscopeError
+from deepscope.models.vision_model import all_finite
 
 HARMLESS_SUFFIXES = ("num_batches_tracked",)  # BatchNorm's step counter, unused in eval mode
 HARMLESS_UNUSED = {"aux1.": "GoogLeNet's auxiliary classifier", "aux2.": "GoogLeNet's auxiliary classifier",
@@ -71,7 +72,7 @@ def _unwrap(state, path: Path) -> dict[str, torch.Tensor]:
 
 def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
     """A clear error when any tensor of `state` holds NaN or infinity."""
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    bad = [k for k, v in state.items() if not all_finite(v)]
     if bad:
         raise DeepscopeError(f"{source} holds NaN or infinite values in {len(bad)} tensor(s) (first: {bad[0]}); "
                              "every result would be NaN: use a file with finite weights")
