@@ -77,7 +77,8 @@ def small_atlas(icons: bool):
     meta = {"layer": "blocks.5", "class_names": ["tench", "goldfish", "shark"], "model": "fake"}
     store = ActivationStore(None, meta, [f"img{i}.jpg" for i in range(60)], acts, np.arange(60),
                             np.ones((60, 2), np.int16), attr)
-    atlas = build_atlas(None, store, grid=4, threshold=2, layout="pca", icons=None, progress=False)
+    coords = np.clip((acts[:, :2] - acts[:, :2].min()) / np.ptp(acts[:, :2]), 0, 1)  # a given layout: no fitting
+    atlas = build_atlas(None, store, grid=4, threshold=2, coords=coords, icons=None, progress=False)
     if icons:
         atlas.icons, atlas.scores = torch.rand(len(atlas.grid), 3, 16, 16), np.ones(len(atlas.grid))
     return atlas
