@@ -11,14 +11,15 @@ from deepscope.app.config import SiteConfig
 from deepscope.atlas.request import FILLED
 from deepscope.models.layout import LayerSpec
 
-FV_STEP = 0.03  # one render step of one image at 96 px
-ICON_STEP = 0.012  # one step of one icon at 48 px
-EXAMPLE = 0.04  # one image through the network, for the top-k pass
-ACTIVATION = 0.03  # one collected activation with its class attribution
-LAYOUT = 15.0  # UMAP of about a thousand activations
-SALIENCY = 2.0  # one image explained by one method
-SANITY = 20.0  # one image through the cascading randomization of every method
-FIXED = {"overview": 2.0, "weights": 0.5, "pages": 2.0}
+FV_STEP = 0.023  # one render step of one image at 96 px
+ICON_STEP = 0.007  # one step of one icon at 48 px
+EXAMPLE = 0.032  # one image through the network, for the top-k pass
+ACTIVATION = 0.026  # one collected activation with its class attribution (a middle layer)
+LAYOUT = 12.0  # UMAP of about a thousand activations
+SALIENCY = 0.3  # one image explained by one method
+SANITY = 3.0  # one image through the cascading randomization of every method
+FIXED = {"overview": 1.0, "fv": 2.0, "examples": 2.0, "weights": 0.1, "atlas": 3.0, "saliency": 1.0,
+         "sanity": 2.0, "pages": 1.0}
 
 
 def stage_costs(cfg: SiteConfig, specs: dict[str, LayerSpec], images: int) -> dict[str, float]:
@@ -27,12 +28,12 @@ def stage_costs(cfg: SiteConfig, specs: dict[str, LayerSpec], images: int) -> di
     for layer, spec in specs.items():
         units = len(cfg.channels) if cfg.channels else spec.channels
         renders = units * (1 + (cfg.variants if cfg.variants >= 2 else 0))
-        costs[f"fv/{layer}"] = renders * cfg.fv_steps * FV_STEP * (cfg.fv_size / 96) ** 2
-        costs[f"examples/{layer}"] = images * EXAMPLE
+        costs[f"fv/{layer}"] = FIXED["fv"] + renders * cfg.fv_steps * FV_STEP * (cfg.fv_size / 96) ** 2
+        costs[f"examples/{layer}"] = FIXED["examples"] + images * EXAMPLE
         costs[f"weights/{layer}"] = FIXED["weights"]
         costs[f"atlas/{layer}"] = atlas_cost(cfg, spec, images) if cfg.atlas and spec.spatial else 0.0
-    costs["saliency"] = cfg.saliency_images * len(cfg.saliency_methods) * SALIENCY
-    costs["sanity"] = cfg.sanity_images * SANITY
+    costs["saliency"] = FIXED["saliency"] + cfg.saliency_images * len(cfg.saliency_methods) * SALIENCY
+    costs["sanity"] = FIXED["sanity"] + cfg.sanity_images * SANITY * (cfg.sanity_size / 112) ** 2
     costs["pages"] = FIXED["pages"]
     return costs
 
@@ -41,5 +42,5 @@ def atlas_cost(cfg: SiteConfig, spec: LayerSpec, images: int) -> float:
     """Collection, layout and icons of a layer's atlas."""
     positions, grid = site_atlas_size(cfg, spec, images)
     icons = FILLED * grid * grid
-    return (images * positions * ACTIVATION + LAYOUT
+    return (FIXED["atlas"] + images * positions * ACTIVATION + LAYOUT
             + icons * cfg.icon_steps * ICON_STEP * (cfg.icon_size / 48) ** 2)

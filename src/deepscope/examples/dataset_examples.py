@@ -148,6 +148,14 @@ def _channel_entries(model, layer: str, collection: Collection, rf: ReceptiveFie
     return entries, rows
 
 
+def _fv_paths(model, layer: str, chans: list[int], out: Path, with_fv: bool, fv_dir, fv: tuple[int, int],
+              progress: bool) -> dict:
+    """{channel: feature visualization file}: rendered (`with_fv`), found in `fv_dir`, or none."""
+    if with_fv:
+        return render_fv(model, layer, chans, out / "fv", size=fv[0], steps=fv[1], progress=progress)
+    return find_fv_images(model, layer, chans, fv_dir) if fv_dir is not None else {}
+
+
 def dataset_examples(
     model: VisionModel,
     layer: str,
@@ -190,13 +198,7 @@ def dataset_examples(
         raise no_readable_images_error(files, collection.skipped)
     rf = receptive_field(model, layer, collection.size)
     deconv = _usable_deconv(model, layer, collection.size, deconv)
-    chans = collection.topk.channels
-    if with_fv:
-        fv_paths = render_fv(model, layer, chans, out / "fv", size=fv_size, steps=fv_steps, progress=progress)
-    elif fv_dir is not None:
-        fv_paths = find_fv_images(model, layer, chans, fv_dir)
-    else:
-        fv_paths = {}
+    fv_paths = _fv_paths(model, layer, collection.topk.channels, out, with_fv, fv_dir, (fv_size, fv_steps), progress)
     entries, rows = _channel_entries(model, layer, collection, rf, min(deconv, k), fv_paths, out)
     if rows:
         overview_sheet(rows).save(out / "overview.png")
@@ -208,9 +210,8 @@ def dataset_examples(
                   "skipped": [{"path": p, "reason": r} for p, r in collection.skipped]},
         "receptive_field": rf.to_json(), "deconv_per_channel": min(deconv, k),
         "overview": "overview.png" if rows else None, "channels": entries, "key": job.key, "complete": True,
+        **({"per_group": collection.topk.per_group} if collection.topk.capped else {}),
     }
-    if collection.topk.capped:
-        report["per_group"] = collection.topk.per_group
     write_text(out / REPORT, json.dumps(report, indent=1))
     job.finish(REPORT)
     return ExamplesReport(report, out)
