@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SAME_PHOTOS = ("china", "flower", "grace_hopper")  # the photos the digests were first recorded on
 RENDER = ["render", "--layer", "blocks.4", "--channels", "0-7", "--size", "64", "--steps", "32", "--seed", "0"]
 ATLAS = ["atlas", "--layer", "blocks.4", "--grid", "4", "--positions", "4", "--layout", "pca", "--threshold", "2",
          "--icon-size", "32", "--steps", "16", "--attempts", "1"]
@@ -47,7 +48,7 @@ def digests(work: Path) -> dict:
     from deepscope.app.default_images import write_default_images
     from deepscope.cli import main
 
-    images = write_default_images(work / "images", views=4)
+    images = write_default_images(work / "images", views=4, photos=SAME_PHOTOS)
     render_out, atlas_out = work / "render", work / "atlas"
     with contextlib.redirect_stdout(io.StringIO()):
         for argv in (RENDER + ["--out", str(render_out)],

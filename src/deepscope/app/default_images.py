@@ -157,13 +157,18 @@ def photo_size(photo: Photo) -> tuple[int, int]:
         return image.size
 
 
-def write_default_images(folder: str | os.PathLike, views: int = VIEWS, size: int = 256) -> Path:
-    """Write the default set (JPEG views of the shipped photos, `size` px) and its `sources.json`
-    into `folder`; files already there are reused."""
+def write_default_images(folder: str | os.PathLike, views: int = VIEWS, size: int = 256,
+                         photos: tuple[str, ...] | None = None) -> Path:
+    """Write the default set (JPEG views of the shipped photos, `size` px; only those named in
+    `photos` when given) and its `sources.json` into `folder`; files already there are reused."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    unknown = set(photos or ()) - {p.name for p in PHOTOS}
+    if unknown:
+        raise DeepscopeError(f"no default photo named {sorted(unknown)[0]!r}; the photos are "
+                             + ", ".join(p.name for p in PHOTOS))
     groups = {}
-    for photo in PHOTOS:
+    for photo in PHOTOS if photos is None else [p for p in PHOTOS if p.name in photos]:
         for name in _write_views(photo, folder, views, size):
             groups[name] = photo.source
     manifest = json.dumps({"groups": groups}, indent=1)
