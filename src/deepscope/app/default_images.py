@@ -165,7 +165,7 @@ def write_default_images(folder: str | os.PathLike, views: int = VIEWS, size: in
     folder.mkdir(parents=True, exist_ok=True)
     unknown = set(photos or ()) - {p.name for p in PHOTOS}
     if unknown:
-        raise DeepscopeError(f"no default photo named {sorted(unknown)[0]!r}; the photos are "
+        raise DeepscopeError(f"no default photo named {min(unknown)!r}; the photos are "
                              + ", ".join(p.name for p in PHOTOS))
     groups = {}
     for photo in PHOTOS if photos is None else [p for p in PHOTOS if p.name in photos]:
