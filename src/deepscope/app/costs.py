@@ -1,8 +1,9 @@
-"""What each stage of a site build is expected to cost, in seconds on two CPU cores, from its settings.
+"""What each stage of a site build is expected to cost, in seconds on two quiet CPU cores, from its settings.
 
-Rough per-item costs measured on the default build (EfficientNet-Lite0); the progress lines scale
-them by the speed the finished stages actually ran at, so other models and machines correct
-themselves after the first stages.
+Per-item costs of EfficientNet-Lite0 on two quiet cores (the quiet default-style build in docs/site.md:
+7.5-9 ms per 96-px render step, 20-26 ms per image of a top-k pass; the rest measured on one thread
+and scaled by the same ratio). The progress lines scale them by the speed the finished stages
+actually ran at, so other models, machines and loads correct themselves after the first stages.
 """
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from deepscope.app.config import SiteConfig
 from deepscope.atlas.request import FILLED
 from deepscope.models.layout import LayerSpec
 
-FV_STEP = 0.023  # one render step of one image at 96 px
-ICON_STEP = 0.007  # one step of one icon at 48 px
-EXAMPLE = 0.032  # one image through the network, for the top-k pass
-ACTIVATION = 0.026  # one collected activation with its class attribution (a middle layer)
-LAYOUT = 12.0  # UMAP of about a thousand activations
-SALIENCY = 0.3  # one image explained by one method
-SANITY = 3.0  # one image through the cascading randomization of every method
+FV_STEP = 0.0085  # one render step of one image at 96 px
+ICON_STEP = 0.003  # one step of one icon at 48 px
+EXAMPLE = 0.023  # one image through the network, for the top-k pass
+ACTIVATION = 0.01  # one collected activation with its class attribution (17 ms at blocks.3, 3.4 at blocks.6)
+LAYOUT = 8.0  # UMAP of about a thousand activations (numba compiles on the first)
+SALIENCY = 0.1  # one image explained by one method
+SANITY = 1.2  # one image at 112 px through the cascading randomization of every method
 FIXED = {"overview": 1.0, "fv": 2.0, "examples": 2.0, "weights": 0.1, "atlas": 3.0, "saliency": 1.0,
          "sanity": 2.0, "pages": 1.0}
 
