@@ -7,8 +7,8 @@ from deepscope.cli.common import (
     count,
     index_list,
     model_from_args,
+    nonnegative_float,
     pixels,
-    positive_float,
     positive_int,
     print_skipped,
 )
@@ -34,7 +34,8 @@ def add_parser(sub) -> None:
     fv.add_argument("--fv-dir", help="a `deepscope render` folder to take feature visualizations from")
     p.add_argument("--fv-steps", type=positive_int, default=256, help="steps for --with-fv")
     p.add_argument("--fv-size", type=pixels(), default=128, help="image size for --with-fv")
-    p.add_argument("--checkpoint-seconds", type=positive_float, default=10.0, help="how often the pass is checkpointed")
+    p.add_argument("--checkpoint-seconds", type=nonnegative_float, default=10.0,
+                   help="how often the pass is checkpointed (0: after every batch)")
     add_workers_arg(p)
     p.add_argument("--out", default="deepscope-examples", help="output folder")
     p.add_argument("--no-progress", action="store_true")
