@@ -159,6 +159,7 @@ CASES = [
     ("occlusion-fill-2", ["occlusion", "--image", "{img}", "--fill", "2"], "argument --fill: 2 is too large: use 0 to 1"),
     ("sanity-images-0", ["sanity", "--images", "{imgs}", "-n", "0"], "argument -n/--num-images: 0 is too small"),
     ("site-fv-size-4", ["site", "--fv-size", "4"], "argument --fv-size: 4 px is too small"),
+    ("site-atlas-grid-100000", ["site", "--atlas-grid", "100000"], "--atlas-grid: 100000 is too large: use 1 to 200"),
     ("patch-ratios", ["patch", "--images", "{imgs}", "--ratios", "0.2,2"], "give fractions in (0, 1]"),
     ("render-channels-text", ["render", "--channels", "x-y"], "cannot read --channels 'x-y'"),
     ("render-seed-negative", ["render", "--seed", "-3"], "argument --seed: -3 is too small"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deepscope.cli.common import (
+    MAX_GRID,
     add_model_args,
     add_workers_arg,
     count,
@@ -18,8 +19,6 @@ from deepscope.cli.common import (
 )
 from deepscope.cli.defaults import ATLAS, ATLAS_SIZES, LAYOUTS
 from deepscope.errors import DeepscopeError
-
-MAX_GRID = 200  # cells a side; the canvas limit (grid x icon size) is checked before any work too
 
 
 def add_parser(sub) -> None:

@@ -16,6 +16,7 @@ from deepscope.cli.defaults import DEFAULT_MODEL, OFFLINE_MODELS
 from deepscope.errors import DeepscopeError
 
 MAX_SIDE = 4096  # the largest image side in pixels any option takes (renders, inputs, icons)
+MAX_GRID = 200  # atlas cells a side (the picture's size, grid x icon size, is checked too)
 DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
 
 

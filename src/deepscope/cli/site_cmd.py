@@ -3,10 +3,12 @@ of some layers (resumable) and write a static site; `deepscope serve SITE` shows
 from __future__ import annotations
 
 from deepscope.cli.common import (
+    MAX_GRID,
     add_model_args,
     count,
     given,
     model_from_args,
+    number,
     parse_index_list,
     pixels,
     positive_int,
@@ -37,7 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--variants", type=count, default=None, help="diverse variants per unit (0 or 1: none)")
     p.add_argument("--top", type=positive_int, default=None, help="dataset examples per unit")
     p.add_argument("--no-atlas", action="store_true", help="skip the activation atlases")
-    p.add_argument("--atlas-grid", type=positive_int, default=None, help="atlas grid size g (g×g cells)")
+    p.add_argument("--atlas-grid", type=number(int, 1, MAX_GRID), default=None, help="atlas grid size g (g×g cells)")
     p.add_argument("--atlas-positions", type=positive_int, default=None,
                    help="activations sampled per image (default: chosen from the image set)")
     p.add_argument("--atlas-layout", choices=LAYOUTS, default=None)
