@@ -154,11 +154,16 @@ def _check_device(device: str | None) -> None:
                              f"(0 to {module.device_count() - 1})")
 
 
+def load_model(*args, **kwargs):
+    """`deepscope.models.load_model`, imported on the first call (the CLI stays light until a command runs)."""
+    from deepscope.models import load_model as load
+
+    return load(*args, **kwargs)
+
+
 def model_from_args(args):
     """The `VisionModel` the model options ask for (threads set, device checked)."""
     import torch
-
-    from deepscope.models import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
