@@ -257,11 +257,11 @@ def _small_images(count=3):
 def test_grad_cam_on_tokens_is_grad_cam_on_the_patch_grid():
     torch.manual_seed(0)
     model, images = _wrap(TinyTokens(PREFIX, CLASSES, WIDTH, PATCH)), _small_images()
-    assert last_conv_layer(model) == "blocks"  # the last token layer, not the vector head
+    assert last_conv_layer(model) == "mix"  # the last token layer, not the vector head
     result = attribute(model, images, "grad-cam", target=3)
-    assert result.layer == "blocks" and result.raw.shape == (3, 1, SIDE, SIDE)
+    assert result.layer == "mix" and result.raw.shape == (3, 1, SIDE, SIDE)
     saved = {}
-    handle = model.module("blocks").register_forward_hook(lambda _m, _i, out: saved.setdefault("out", out))
+    handle = model.module("mix").register_forward_hook(lambda _m, _i, out: saved.setdefault("out", out))
     score = model(images)[:, 3].sum()
     handle.remove()
     grad, = torch.autograd.grad(score, saved["out"])
