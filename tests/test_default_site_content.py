@@ -112,7 +112,7 @@ def test_capped_topk_equals_the_greedy_brute_force_whatever_the_batching(one_thr
 
 
 def test_collected_examples_keep_two_per_photo_and_equal_brute_force(model, default_set):
-    files = image_files(default_set)[:24]  # 12 photos, 2 views each
+    files = image_files(default_set)[:16]  # 8 photos, 2 views each
     groups = image_groups(files, default_set)
     channels = list(range(0, 24, 3))
     capped = collect_top_examples(model, LAYER, files, channels=channels, k=5, size=SIZE, batch_size=7,
