@@ -164,7 +164,9 @@ def test_overview_layer_atlas_unit(browser, base_url, site, shots):
     assert all(images_loaded(page, "main img"))
     page.click("header nav >> text=Sanity checks")
     page.wait_for_load_state("load")
-    assert page.locator("table.verdicts tr").count() == 1 + 2
+    tables = page.locator("table.verdicts")  # the sanity verdicts, then the faithfulness metrics
+    assert tables.nth(0).locator("tr").count() == 1 + 2
+    assert tables.nth(1).locator("tr").count() == 1 + 2 + 1  # the methods and the random-map control
     assert all(images_loaded(page, "main img"))
     page.screenshot(path=shots / "4-sanity.png", full_page=True)
 
