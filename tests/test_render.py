@@ -74,12 +74,12 @@ def test_bad_arguments_are_clear(model):
 @pytest.mark.slow
 def test_channel_renders_beat_every_real_photo(model, imagenet_samples):
     """Feature visualizations of blocks.4 channels (128 px, default settings) reach a higher
-    channel mean than any of the 1000 ImageNet samples (224 px resize + centre crop). Channel 3 is
+    channel mean than any of the 1000 ImageNet samples (224 px resize + centre crop), on channel 3,
     the one real photos drive hardest (bench/render.py measures channels 0-7)."""
     from deepscope.data import image_files
     from deepscope.data.stream import iter_batches
 
-    channels = [0, 3]
+    channels = [3]
     result = render(model, [channel("blocks.4", c) for c in channels], size=128, steps=256, progress=False)
     files = image_files(imagenet_samples)
     best = torch.full((len(channels),), -float("inf"))
