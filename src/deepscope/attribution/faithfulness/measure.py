@@ -12,7 +12,8 @@ from deepscope.attribution.faithfulness.random_logit import random_logit, random
 from deepscope.attribution.faithfulness.road import DEFAULT_NOISE, ORDERS, PERCENTAGES, road
 from deepscope.attribution.faithfulness.sparseness import sparseness
 from deepscope.attribution.methods import DEFAULT_BATCH
-from deepscope.errors import DeepscopeError, unknown_name_error
+from deepscope.errors import unknown_name_error
+from deepscope.models.vision_model import require_finite
 
 FAITHFULNESS = ("deletion", "insertion", "road", "random-logit", "sparseness")
 RANDOMIZATION = "randomization"  # the sanity checks of `deepscope sanity`, run as they are
@@ -47,10 +48,7 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 
 
 def _stats(values: torch.Tensor) -> dict:
-    values = values.double()
-    if not bool(torch.isfinite(values).all()):
-        raise DeepscopeError("a faithfulness score is NaN or infinite: the model's outputs or the saliency maps "
-                             "hold NaN or Inf; check the weights (--weights) and the method")
+    values = require_finite(values.double(), "the faithfulness scores")
     return {"mean": float(values.mean()), "std": float(values.std(unbiased=False)),
             "per_image": [float(v) for v in values]}
 
