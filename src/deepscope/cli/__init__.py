@@ -14,9 +14,9 @@ from deepscope.errors import DeepscopeError
 # Modules of deepscope.cli, in the order of `deepscope --help`; each has `add_parser(subparsers)`,
 # which registers its sub-command with `func=run`. A new command is one more name here.
 COMMANDS = [
-    "render_cmd", "layers_cmd", "shape_bias_cmd", "atlas_cmd",
+    "render_cmd", "layers_cmd", "shape_bias_cmd", "atlas_cmd", "diff_cmd",
     "examples_cmd", "occlusion_cmd", "map_cmd",  # dataset views
-    "patch_cmd",  # probes
+    "patch_cmd", "multiuse_cmd",  # probes
     "site_cmd", "serve_cmd",  # site
     "saliency_cmd", "sanity_cmd", "evaluate_cmd",  # attribution
 ]
