@@ -62,6 +62,25 @@ def test_layouts_separate_blobs(method):
     assert min(gaps) > 2 * spread
 
 
+def test_a_layout_above_the_fit_limit_fits_a_sample_and_places_the_rest():
+    from deepscope.atlas.layout import fit_sample
+
+    acts, labels = blobs(n_per=50)
+    sample = fit_sample(len(acts), 80, seed=3)
+    assert len(sample) == 80 and (np.diff(sample) > 0).all() and fit_sample(len(acts), 80, 3).tolist() == sample.tolist()
+    assert fit_sample(len(acts), 200, 3) is None and fit_sample(len(acts), None, 3) is None
+    coords = layout(acts, "pca", seed=3, fit_limit=80, normalize=False)
+    np.testing.assert_array_equal(coords, layout(acts, "pca", seed=3, fit_limit=80, normalize=False))
+    np.testing.assert_allclose(coords[sample], layout(acts[sample], "pca", seed=3, normalize=False), atol=1e-5)
+    placed = np.setdiff1d(np.arange(len(acts)), sample)
+    centres = np.stack([coords[sample][labels[sample] == k].mean(0) for k in range(4)])
+    nearest = np.linalg.norm(coords[placed][:, None] - centres[None], axis=2).argmin(1)
+    assert (nearest == labels[placed]).mean() > 0.95  # the placed points land in their own blob
+    assert not np.allclose(coords, layout(acts, "pca", seed=3, fit_limit=None, normalize=False), atol=1e-3)
+    with pytest.raises(DeepscopeError, match="fit limit"):
+        layout(acts, "pca", fit_limit=2)
+
+
 def test_layout_rejects_unknown_method_and_too_little_data():
     with pytest.raises(DeepscopeError, match="unknown layout"):
         layout(np.ones((10, 3)), "mds")

@@ -34,12 +34,24 @@ def image_files(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
         raise DeepscopeError(f"image folder {str(root)!r} does not exist")
     if not root.is_dir():
         raise DeepscopeError(f"{str(root)!r} is not a folder: give a folder of images")
-    pattern = root.rglob("*") if recursive else root.glob("*")
+    pattern = _walk(root) if recursive else root.glob("*")
     files = sorted(p for p in pattern if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not files:
         exts = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise DeepscopeError(f"no image files in {str(root)!r} (looked recursively for {exts})")
     return files
+
+
+def _walk(root: Path):
+    """Every path under `root`, following symlinked folders once each (a link cycle ends there)."""
+    seen = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        yield from (Path(folder) / name for name in names)
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:
