@@ -158,3 +158,15 @@ def test_the_pixel_limit_holds_before_decoding_in_every_thread(tmp_path):
         seconds = list(pool.map(refused, range(8)))
     assert max(seconds) < 0.5 and PILImage.MAX_IMAGE_PIXELS == limit, seconds
     assert load_image(_one_bit_png(tmp_path / "fine.png", 64)).shape == (3, 64, 64)
+
+
+def test_image_folders_follow_symlinked_folders_once(tmp_path):
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.jpg"):
+        Image.new("RGB", (16, 16)).save(real / name)
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "linked").symlink_to(real, target_is_directory=True)
+    (real / "sub" / "loop").symlink_to(real, target_is_directory=True)  # a cycle ends at the second visit
+    assert [p.relative_to(top).as_posix() for p in image_files(top)] == ["linked/a.png", "linked/sub/b.jpg"]
