@@ -86,6 +86,10 @@ class AtlasRequest:
     workers: int | None = None
     shard: str | None = None
     seed: int = 0
+    engine: str = "local"  # "ray": collection as tasks on Ray workers (docs/scale.md)
+    address: str | None = None  # a Ray cluster to join (None: a local Ray for the run)
+    ray_workers: int | None = None
+    threads: int | None = None  # torch threads of each Ray worker (None: 1)
 
     @property
     def kind(self) -> str:
@@ -112,11 +116,16 @@ class AtlasRequest:
 
     def collect(self, model: VisionModel, out: str | os.PathLike, progress: bool = True) -> ActivationStore | None:
         """The activation store (collected or resumed); None when only a shard was asked for or is done."""
+        from deepscope.distributed.engine import open_engine
+
         source = as_source(self.images, model.input_size)
-        return collect(model, self.layer, source, self.store_dir(out), positions=self.sampled_positions(model, source),
-                       margin=self.margin, tokens=self.tokens, attribution=self.attribution, seed=self.seed,
-                       batch_size=self.batch_size,
-                       workers=self.workers, shard=self.shard, limit=self.limit, progress=progress)
+        with open_engine(self.engine, model, address=self.address, workers=self.ray_workers,
+                         threads=self.threads) as engine:
+            return collect(model, self.layer, source, self.store_dir(out),
+                           positions=self.sampled_positions(model, source), margin=self.margin, tokens=self.tokens,
+                           attribution=self.attribution, seed=self.seed, batch_size=self.batch_size,
+                           workers=self.workers, shard=self.shard, limit=self.limit, progress=progress,
+                           engine=engine)
 
     def sampled_positions(self, model: VisionModel, source) -> int:
         """`positions`, or (None) as many as the number of images and the layer's map call for."""

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from deepscope.cli.common import (
     MAX_GRID,
+    add_engine_args,
     add_model_args,
     add_workers_arg,
     count,
@@ -64,6 +65,7 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help=f"images per forward pass when collecting (default {ATLAS['batch_size']})")
     add_workers_arg(p)
+    add_engine_args(p)
     p.add_argument("--shard", type=shard, default=None, metavar="I/N",
                    help="collect only part I of N of the images (for several processes), then stop")
     p.add_argument("--seed", type=seed, default=None)
@@ -92,7 +94,8 @@ def request_from_args(args):
     options = given(args, ("grid", "threshold", "positions", "margin", "tokens", "limit", "layout", "icon_size", "steps",
                            "attempts", "power", "icon_batch", "store", "batch_size", "workers", "shard", "seed"))
     return AtlasRequest(layer=args.layer, images=args.images, cls=args.cls, compare=args.compare,
-                        attribution=not args.no_attribution, whiten=args.whiten, **options)
+                        attribution=not args.no_attribution, whiten=args.whiten, engine=args.engine,
+                        address=args.address, ray_workers=args.ray_workers, threads=args.threads, **options)
 
 
 def run(args) -> int:

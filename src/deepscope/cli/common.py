@@ -118,6 +118,24 @@ def add_workers_arg(parser: argparse.ArgumentParser) -> None:
                         help="image-decoding threads (default: half the cores, 1-4)")
 
 
+def add_engine_args(parser: argparse.ArgumentParser) -> None:
+    """`--engine`, `--address`, `--ray-workers`: where the image pass runs (docs/scale.md)."""
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="run the image pass in this process (default) or as shard tasks on Ray workers "
+                             '(pip install "deepscope[ray]")')
+    parser.add_argument("--address", default=None,
+                        help="with --engine ray: join this Ray cluster (e.g. HOST:6379; default: a local Ray "
+                             "started for the run)")
+    parser.add_argument("--ray-workers", type=number(int, 1, 4096), default=None,
+                        help="with --engine ray: workers, each holding the model and running --threads torch "
+                             "threads (1 if not given); default: the CPUs Ray has, divided by those threads")
+
+
+def engine_options(args) -> dict:
+    """The engine options of `args` for `distributed.open_engine`."""
+    return {"address": args.address, "workers": args.ray_workers, "threads": args.threads}
+
+
 def print_skipped(command: str, skipped: list[dict], total: int, listing: str) -> None:
     """One line on stderr for the unreadable files a run skipped (`skipped`: dicts with path and reason)."""
     if skipped:

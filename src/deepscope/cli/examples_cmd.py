@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from deepscope.cli.common import (
+    add_engine_args,
     add_model_args,
     add_workers_arg,
     count,
+    engine_options,
     index_list,
     model_from_args,
     nonnegative_float,
@@ -37,6 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint-seconds", type=nonnegative_float, default=10.0,
                    help="how often the pass is checkpointed (0: after every batch)")
     add_workers_arg(p)
+    add_engine_args(p)
     p.add_argument("--out", default="deepscope-examples", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -44,16 +47,18 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from deepscope.data import image_files
+    from deepscope.distributed.engine import open_engine
     from deepscope.examples import dataset_examples
 
     files = image_files(args.images)
     model = model_from_args(args)
     model.resolve(args.layer)
-    report = dataset_examples(
-        model, args.layer, files, args.out, channels=args.channels, k=args.top, size=args.size, batch_size=args.batch,
-        deconv=args.deconv, with_fv=args.with_fv, fv_dir=args.fv_dir, fv_size=args.fv_size, fv_steps=args.fv_steps,
-        progress=not args.no_progress, checkpoint_seconds=args.checkpoint_seconds, workers=args.workers,
-        key_extra={"weights": args.weights})
+    with open_engine(args.engine, model, **engine_options(args)) as engine:
+        report = dataset_examples(
+            model, args.layer, files, args.out, channels=args.channels, k=args.top, size=args.size,
+            batch_size=args.batch, deconv=args.deconv, with_fv=args.with_fv, fv_dir=args.fv_dir, fv_size=args.fv_size,
+            fv_steps=args.fv_steps, progress=not args.no_progress, checkpoint_seconds=args.checkpoint_seconds,
+            workers=args.workers, key_extra={"weights": args.weights}, engine=engine)
     print_skipped("examples", report["files"]["skipped"], report["files"]["total"], f"{args.out}/examples.json")
     print(f"top-{args.top} examples of {len(report['channels'])} channels of {args.layer} from "
           f"{report['files']['read']} images: {args.out}/examples.json, overview.png, channels/")

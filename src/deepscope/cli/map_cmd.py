@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from deepscope.cli.common import (
+    add_engine_args,
     add_model_args,
     add_workers_arg,
+    engine_options,
     model_from_args,
     number,
     pixels,
@@ -32,6 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=positive_int, default=16, help="images per forward pass")
     p.add_argument("--seed", type=seed, default=0)
     add_workers_arg(p)
+    add_engine_args(p)
     p.add_argument("--out", default="deepscope-map", help="output folder")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -39,13 +42,16 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from deepscope.data import image_files
+    from deepscope.distributed.engine import open_engine
     from deepscope.examples.code_map import code_map
 
     files = image_files(args.images)
     model = model_from_args(args)
-    report = code_map(model, files, args.out, method=args.method, rows=args.rows, cols=args.cols, size=args.size,
-                      batch_size=args.batch, thumb=args.thumb, seed=args.seed, progress=not args.no_progress,
-                      workers=args.workers, key_extra={"weights": args.weights})
+    with open_engine(args.engine, model, **engine_options(args)) as engine:
+        report = code_map(model, files, args.out, method=args.method, rows=args.rows, cols=args.cols,
+                          size=args.size, batch_size=args.batch, thumb=args.thumb, seed=args.seed,
+                          progress=not args.no_progress, workers=args.workers,
+                          key_extra={"weights": args.weights}, engine=engine)
     print_skipped("map", report["files"]["skipped"], len(files), f"{args.out}/map.json")
     seam, labels = report["seam"], report["labels"]
     print(f"{report['grid'][0]}x{report['grid'][1]} map of {report['files']['read']} images: seam statistic "

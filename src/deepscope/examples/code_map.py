@@ -1,7 +1,8 @@
 """`deepscope map` as a function: CNN codes of an image folder -> t-SNE/UMAP -> a grid of thumbnails
 (`map.png`) with its seam statistic and neighbour label agreement (`map.json`). The codes are kept
 in `codes.npz` (the one unit of a `Job`) and reused by a rerun with the same model and images (e.g. to
-try another layout)."""
+try another layout). On an engine (`--engine ray`) the codes come in shard ranges, kept as they
+arrive (a killed driver resumes) and concatenated into the codes of one pass."""
 from __future__ import annotations
 
 import io
@@ -14,7 +15,8 @@ import torch
 from PIL import Image
 
 from deepscope.data.stream import file_listing, no_readable_images_error
-from deepscope.examples.codes import Codes, classifier, cnn_codes
+from deepscope.distributed.shards import drop_shards
+from deepscope.examples.codes import Codes, classifier, cnn_codes, sharded_codes
 from deepscope.examples.grid_layout import (
     assign_to_grid,
     embed_2d,
@@ -27,6 +29,7 @@ from deepscope.models.vision_model import VisionModel, require_finite
 from deepscope.viz.output import prepare_output_dir
 
 CODES = "codes.npz"
+SHARDS_FOLDER = ".codes-shards"  # the shard codes a sharded pass keeps until codes.npz is written
 
 
 def _codes_job(out: Path, model: VisionModel, files: Sequence[Path], size: int, thumb: int,
@@ -71,19 +74,25 @@ def grid_image(thumbs: np.ndarray, grid: np.ndarray) -> Image.Image:
 def code_map(model: VisionModel, files: Sequence[Path], out: str | os.PathLike, *, method: str = "tsne",
              rows: int | None = None, cols: int | None = None, size: int | None = None, batch_size: int = 16,
              thumb: int = 48, seed: int = 0, progress: bool = True, workers: int | None = None,
-             key_extra: dict | None = None) -> dict:
-    """Compute (or reuse) the codes, lay them out, write `map.png` and `map.json`; returns the report."""
+             key_extra: dict | None = None, engine=None, shard_size: int | None = None) -> dict:
+    """Compute (or reuse) the codes, lay them out, write `map.png` and `map.json`; returns the report.
+    `engine` (a started `RayEngine`): the codes are computed in shard tasks of `shard_size` images."""
     out = prepare_output_dir(out)
     size = size or model.input_size
     job = _codes_job(out, model, files, size, thumb, key_extra)
     codes = _saved_codes(job)
     if codes is None:
-        codes = cnn_codes(model, files, size=size, batch_size=batch_size, thumb=thumb, progress=progress,
-                          workers=workers)
+        options = {"size": size, "batch_size": batch_size, "thumb": thumb, "workers": workers, "progress": progress}
+        if engine is None:
+            codes = cnn_codes(model, files, **options)
+        else:
+            codes = sharded_codes(engine, model, files, out / SHARDS_FOLDER, {"codes": job.key},
+                                  shard_size=shard_size, **options)
         if not codes.files:
             raise no_readable_images_error(files, codes.skipped)
         require_finite(torch.from_numpy(codes.codes), f"the codes of {model.name}")
         _save_codes(job, codes)
+        drop_shards(out / SHARDS_FOLDER)
     shape = grid_shape(len(codes.files), rows, cols)
     xy = embed_2d(codes.codes, method, seed)
     grid = assign_to_grid(xy, *shape)

@@ -4,6 +4,8 @@ The running top-k and the number of files done are checkpointed (`Job.save_tenso
 every `checkpoint_seconds` and at the end) to `state_path`; a rerun with the same settings continues
 from the checkpoint and ends with exactly the result of an uninterrupted run (batches are fixed
 file ranges, so the arithmetic is the same); a finished run is read back without any work.
+On an engine (`--engine ray`) the pass is cut into shard ranges whose top-k states merge
+(`TopK.merge`) into the same result; each state is kept as it arrives, so a killed driver resumes.
 The layer is read through its layout: maps and patch tokens as their grid, a vector as 1x1 maps.
 With `groups` (one id per file, e.g. the photo a view was cut from) a channel keeps at most
 `per_group` images of one group; without groups every image competes alone.
@@ -12,14 +14,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from deepscope.data.stream import file_listing, iter_batches
+from deepscope.data.stream import Batch, file_listing, iter_batches
+from deepscope.distributed.shards import batch_shards, drop_shards, map_shards
 from deepscope.errors import DeepscopeError
 from deepscope.examples.topk import TopK
 from deepscope.jobs import Job, settings_key
@@ -29,6 +33,7 @@ from deepscope.models.vision_model import VisionModel, require_finite
 
 STATE_VERSION = 1
 PER_GROUP = 2  # images of one group a channel keeps, where files carry groups
+SHARDS_FOLDER = ".examples-shards"  # the shard states a sharded pass keeps until they are merged
 
 
 @dataclass
@@ -108,11 +113,15 @@ def collect_top_examples(
     on_batch: Callable[[int], None] | None = None,
     groups: Sequence | None = None,
     per_group: int | None = PER_GROUP,
+    engine=None,
+    shard_size: int | None = None,
 ) -> Collection:
     """Top-`k` images of every channel of `layer` (or of `channels`) over `files`, in one pass.
 
     `groups`: a group id per file; a channel then keeps at most `per_group` images of a group (None: no
     cap). `on_batch(files_done)` is called after each batch is merged (before any checkpoint of it).
+    `engine` (a started `RayEngine`): the pass runs as tasks of `shard_size` files (a multiple of the
+    batch size; default `distributed.shards.SHARD_BATCHES` batches) whose top-k states merge into the one-pass result.
     """
     if k < 1:
         raise DeepscopeError(f"--top must be at least 1, got {k}")
@@ -130,24 +139,68 @@ def collect_top_examples(
                              (ids, per_group if ids is not None else None))
     if collection.finished:
         return collection
+    if engine is not None:
+        return _sharded_pass(engine, model, collection, batch_size, workers, job, state_path, shard_size, progress)
     bar = tqdm(total=len(files), initial=collection.done, desc=f"top-{k} {layer}", unit="img",
                disable=not progress, dynamic_ncols=True)
     last_save = time.monotonic()
+    for batch, topk in _top_batches(model, collection, files, batch_size, collection.done, workers):
+        skipped = collection.skipped + [(str(files[i]), reason) for i, reason in batch.skipped]
+        collection = Collection(layer, size, files, topk, batch.stop, skipped, collection.key)
+        bar.update(batch.stop - batch.start)
+        if skipped:
+            bar.set_postfix(skipped=len(skipped))
+        if on_batch is not None:
+            on_batch(collection.done)
+        if job is not None and (time.monotonic() - last_save >= checkpoint_seconds or collection.finished):
+            job.save_tensors(state_path, collection.state())
+            last_save = time.monotonic()
+    bar.close()
+    return collection
+
+
+def _top_batches(model: VisionModel, collection: Collection, files: Sequence[Path], batch_size: int, start: int,
+                 workers: int | None, offset: int = 0) -> Iterator[tuple[Batch, TopK]]:
+    """(batch, running top-k after it) for the batches of `files[start:]`, numbered from `offset`."""
+    layer, topk = collection.layer, collection.topk
     with torch.no_grad(), capture(model, [layer], truncate=True, detach=True, canonical=True) as cap:
-        for batch in iter_batches(files, size, batch_size, start=collection.done, workers=workers):
-            topk = collection.topk
+        for batch in iter_batches(files, collection.size, batch_size, start=start, workers=workers):
             if batch.indices:
                 acts = require_finite(cap(batch.images.to(model.device))[layer], f"the {layer} activations")
-                topk = topk.update(acts, torch.tensor(batch.indices))
-            skipped = collection.skipped + [(str(files[i]), reason) for i, reason in batch.skipped]
-            collection = Collection(layer, size, files, topk, batch.stop, skipped, collection.key)
-            bar.update(batch.stop - batch.start)
-            if skipped:
-                bar.set_postfix(skipped=len(skipped))
-            if on_batch is not None:
-                on_batch(collection.done)
-            if job is not None and (time.monotonic() - last_save >= checkpoint_seconds or collection.finished):
-                job.save_tensors(state_path, collection.state())
-                last_save = time.monotonic()
-    bar.close()
+                topk = topk.update(acts, torch.tensor(batch.indices) + offset)
+            yield batch, topk
+
+
+def top_examples_shard(model: VisionModel, shard: tuple[int, int], *, collection: Collection, batch_size: int,
+                       workers: int | None) -> dict:
+    """The top-k state of the files `shard` = [first, end) of `collection`'s pass alone (one task)."""
+    first, end = shard
+    top, files = collection.topk, collection.files
+    empty = Collection(collection.layer, collection.size, files,
+                       TopK.empty(top.channels, top.k, top.groups, top.per_group), 0)
+    topk, skipped = empty.topk, []
+    for batch, topk in _top_batches(model, empty, files[first:end], batch_size, 0, workers, first):
+        skipped += [(str(files[first + i]), reason) for i, reason in batch.skipped]
+    return {"topk": topk.state_dict(), "skipped": skipped}
+
+
+def _sharded_pass(engine, model, collection: Collection, batch_size: int, workers, job, state_path,
+                  shard_size: int | None, progress: bool) -> Collection:
+    """The rest of the pass as shard tasks on `engine`, their top-k states merged in file order."""
+    engine.check(model)
+    files, top = collection.files, collection.topk
+    ranges = batch_shards(len(files), batch_size, shard_size, collection.done)
+    work = partial(top_examples_shard, collection=collection, batch_size=batch_size, workers=workers)
+    folder = state_path.parent / SHARDS_FOLDER if state_path is not None else None
+    parts = map_shards(engine, work, ranges, folder, {"pass": collection.key, "from": collection.done,
+                                                      "shard_size": shard_size},
+                       desc=f"top-{top.k} {collection.layer}", progress=progress)
+    skipped = list(collection.skipped)
+    for part in parts:
+        top = top.merge(TopK.from_state_dict(part["topk"], top.groups, top.per_group))
+        skipped += [tuple(s) for s in part["skipped"]]
+    collection = Collection(collection.layer, collection.size, files, top, len(files), skipped, collection.key)
+    if job is not None:
+        job.save_tensors(state_path, collection.state())
+    drop_shards(folder)
     return collection

@@ -178,17 +178,18 @@ def dataset_examples(
     on_batch: Callable[[int], None] | None = None,
     groups: Sequence | None = None,
     per_group: int | None = PER_GROUP,
+    engine=None,
 ) -> ExamplesReport:
     """Run (or resume, or read back) the whole job; returns the `examples.json` report.
 
     `groups` (a group id per file, e.g. the source photo of each view): a channel keeps at most
-    `per_group` examples of one group."""
+    `per_group` examples of one group. `engine`: the pass as shard tasks (`collect_top_examples`)."""
     out = prepare_output_dir(out)
     (out / "channels").mkdir(exist_ok=True)
     collection = collect_top_examples(model, layer, files, channels=channels, k=k, size=size, batch_size=batch_size,
                                       state_path=out / STATE_FILE, checkpoint_seconds=checkpoint_seconds,
                                       progress=progress, workers=workers, key_extra=key_extra, on_batch=on_batch,
-                                      groups=groups, per_group=per_group)
+                                      groups=groups, per_group=per_group, engine=engine)
     job = Job(out, "examples-report", {"pass": collection.key, "deconv": deconv, "with_fv": with_fv,
                                        "fv_dir": str(fv_dir), "fv": [fv_size, fv_steps] if with_fv else None})
     previous = _finished_report(job, out)

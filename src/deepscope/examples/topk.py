@@ -65,11 +65,26 @@ class TopK:
         best, where = flat.max(2)  # first maximal position on ties
         mean = flat.mean(2)
         pos = torch.stack([where // width, where % width], -1)  # (B, C, 2)
-        scores = torch.cat([self.scores, best.T], 1)
-        images = torch.cat([self.images, image_indices.view(1, batch).expand(len(self.channels), batch)], 1)
+        images = image_indices.view(1, batch).expand(len(self.channels), batch)
+        return self._combine(*(torch.cat(pair, 1) for pair in zip(
+            self._columns(), (best.T, mean.T, images, pos.transpose(0, 1)))))
+
+    def merge(self, other: TopK) -> TopK:
+        """The top-k of the union of the images `self` and `other` saw (e.g. two shards of a pass):
+        equal to one pass over both, ties kept by the lower image index."""
+        if other.channels != self.channels or other.k != self.k:
+            raise ValueError("only top-k states of the same channels and k merge")
+        scores, means, images, positions = (torch.cat(pair, 1) for pair in zip(self._columns(), other._columns()))
+        by_image = torch.sort(images, dim=1, stable=True).indices  # the candidates in image order, as one pass meets them
+        return self._combine(scores.gather(1, by_image), means.gather(1, by_image), images.gather(1, by_image),
+                             positions.gather(1, by_image[..., None].expand(-1, -1, 2)))
+
+    def _columns(self) -> tuple[torch.Tensor, ...]:
+        return self.scores, self.means, self.images, self.positions
+
+    def _combine(self, scores, means, images, positions) -> TopK:
+        """The k best of the candidate columns (in the order a pass meets them; stable on ties)."""
         order = torch.sort(scores, dim=1, descending=True, stable=True).indices
-        means = torch.cat([self.means, mean.T], 1)
-        positions = torch.cat([self.positions, pos.transpose(0, 1)], 1)
         if not self.capped:
             order = order[:, :self.k]
             return TopK(self.channels, scores.gather(1, order), means.gather(1, order), images.gather(1, order),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ def _parse_shard(shard) -> tuple[int, int]:
 def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *, positions: int = 1,
             margin: int = 1, attribution: bool = False, seed: int = 0, batch_size: int = 16,
             tokens: str = "patches", shard_size: int = 256, workers: int | None = None, shard=None, limit: int | None = None,
-            progress: bool = True) -> ActivationStore | None:
+            progress: bool = True, engine=None) -> ActivationStore | None:
     """Collect `positions` activations per image of `images` (a folder or a dataset) at `layer`.
 
     Writes the store folder `store` shard by shard (image ranges of `shard_size`); a killed run
@@ -49,6 +50,8 @@ def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *,
     `shard="I/N"` collects only every N-th image range starting at I (split over processes);
     the store is returned once every range is there, else None.
     Unreadable images are skipped and listed in the store (`store.failed`).
+    `engine` (a started `RayEngine`): each image range is one task on its workers, which write the
+    same shard files (the store is byte-identical to the in-process one).
     """
     if positions < 1 or batch_size < 1 or shard_size < 1:
         raise DeepscopeError("positions, batch size and shard size must be at least 1")
@@ -72,7 +75,13 @@ def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *,
     clean_orphans(root / SHARDS)
     todo = [r for i, r in enumerate(shard_ranges(len(ids), shard_size)) if i % parts == part]
     todo = [r for r in todo if not shard_done(root, *r)]
-    if todo:
+    if todo and engine is not None:
+        engine.check(model)
+        work = partial(collect_shard, layer=layer, source=source, root=root, meta=meta, workers=workers)
+        for _ in engine.map(work, todo, desc=f"collect {layer}", progress=progress):
+            pass
+        clean_orphans(root / SHARDS)  # what workers killed while writing left behind
+    elif todo:
         _run(model, layer, source, root, todo, meta, workers, progress)
     try:
         result = open_store(root)
@@ -96,6 +105,11 @@ def _check_tokens(spec, tokens: str, positions: int) -> int:
         raise DeepscopeError(f"the class token needs a token layer with a class token; {spec.layer!r} gives "
                              f"{spec.describe()} (collect patch positions, or pick a transformer block)")
     return 1
+
+
+def collect_shard(model: VisionModel, shard: tuple[int, int], *, layer, source, root, meta, workers) -> None:
+    """Collect the image range `shard` into its shard folder (one task of an engine)."""
+    _run(model, layer, source, root, [shard], meta, workers, progress=False)
 
 
 def _run(model, layer, source, root, todo, meta, workers, progress) -> None:
