@@ -32,4 +32,7 @@ SANITY = {"methods": ("gradient", "gradient-x-input", "guided-backprop", "deconv
 PATCH = {"pairs": 3, "screen": 48, "ratios": (0.2, 0.4, 0.7), "size": 128, "steps": 256, "batch": 8,
          "seed": 0}  # deepscope.probes.patch_request.PatchRequest
 
+MULTIUSE = {"top": 10, "classes": 3, "top_positions": 64, "threshold": 5, "unrelated": 0.1, "holdout": 0.5,
+            "test_images": 100, "margin": 0.1, "size": 128, "steps": 256}  # deepscope.probes.multiuse.MultiuseRequest
+
 SITE_SALIENCY_METHODS = ("gradient", "guided-backprop", "grad-cam")  # deepscope.app.config.DEFAULT_SALIENCY_METHODS

@@ -53,19 +53,27 @@ class FlipResult:
 
 
 @torch.no_grad()
-def flip_hits(model: VisionModel, images: ImageSet, rows: Sequence[int], patch: PatchLike, target: int,
-              places: Sequence[Placement], *, batch_size: int = 8, progress: bool = True,
-              desc: str = "paste") -> FlipResult:
-    """Paste `patch` at every placement into the images `rows`; record where top-1 becomes `target`."""
+def pasted_top1(model: VisionModel, images: ImageSet, rows: Sequence[int], patch: PatchLike,
+                places: Sequence[Placement], *, batch_size: int = 8, progress: bool = True,
+                desc: str = "paste") -> torch.Tensor:
+    """(len(rows), len(places)) top-1 class of the images `rows` with `patch` pasted at each placement
+    (one pass serves every target class)."""
     rows = list(rows)
-    hits = torch.zeros(len(rows), len(places), dtype=torch.bool)
+    top = torch.zeros(len(rows), len(places), dtype=torch.long)
     bar = tqdm(total=len(rows) * len(places), desc=desc, unit="img", disable=not progress or not rows, leave=False)
     index = torch.tensor(rows, dtype=torch.long)
     for start in range(0, len(rows), batch_size):
         chunk = images.images[index[start:start + batch_size]].to(model.device).float().div_(255.0)
         for j, place in enumerate(places):
-            top1 = model(paste(chunk, patch, place)).argmax(1).cpu()
-            hits[start:start + len(chunk), j] = top1 == target
+            top[start:start + len(chunk), j] = model(paste(chunk, patch, place)).argmax(1).cpu()
             bar.update(len(chunk))
     bar.close()
-    return FlipResult([p.name for p in places], rows, hits)
+    return top
+
+
+def flip_hits(model: VisionModel, images: ImageSet, rows: Sequence[int], patch: PatchLike, target: int,
+              places: Sequence[Placement], *, batch_size: int = 8, progress: bool = True,
+              desc: str = "paste") -> FlipResult:
+    """Paste `patch` at every placement into the images `rows`; record where top-1 becomes `target`."""
+    top = pasted_top1(model, images, rows, patch, places, batch_size=batch_size, progress=progress, desc=desc)
+    return FlipResult([p.name for p in places], list(rows), top == target)

@@ -49,10 +49,12 @@ def labels_from_names(paths: list[Path], classes: list[str] | None) -> list[int 
     return out
 
 
-def load_image_set(folder: str | os.PathLike, model: VisionModel, *, limit: int | None = None,
+def load_image_set(folder: str | os.PathLike | list, model: VisionModel, *, limit: int | None = None,
                    progress: bool = True) -> ImageSet:
-    """Every readable image under `folder`, resized and centre-cropped to the model's input size."""
-    files = image_files(folder)[:limit] if limit else image_files(folder)
+    """Every readable image under `folder` (or of a list of files), resized and centre-cropped to the
+    model's input size."""
+    files = [Path(f) for f in folder] if isinstance(folder, (list, tuple)) else image_files(folder)
+    files = files[:limit] if limit else files
     kept, arrays, skipped = [], [], []
     with tqdm(total=len(files), desc="load images", unit="img", disable=not progress, leave=False) as bar:
         for batch in iter_batches(files, model.input_size, 32):
@@ -61,7 +63,8 @@ def load_image_set(folder: str | os.PathLike, model: VisionModel, *, limit: int 
             skipped += [reason for _, reason in batch.skipped]
             bar.update(batch.stop - batch.start)
     if not kept:
-        raise DeepscopeError(f"none of the {len(files)} images in {folder} could be read: {skipped[0]}")
+        where = "given" if isinstance(folder, (list, tuple)) else f"in {folder}"
+        raise DeepscopeError(f"none of the {len(files)} images {where} could be read: {skipped[0]}")
     return ImageSet(kept, torch.cat(arrays), labels_from_names(kept, model.classes))
 
 
