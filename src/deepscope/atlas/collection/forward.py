@@ -25,8 +25,10 @@ with warnings.catch_warnings():  # forward-mode AD loads these on first use; the
     except ImportError:  # a torch without it: nothing to load, nothing to silence
         pass
 
+from deepscope.errors import DeepscopeError
 from deepscope.models.attention import unfused_attention
 from deepscope.models.capture import capture, first_tensor
+from deepscope.models.device import autocast, to_device
 from deepscope.models.layout import SPATIAL, LayerSpec, prefix_key, require_layout
 from deepscope.models.vision_model import VisionModel
 
@@ -106,16 +108,24 @@ def sample_with_attribution(model: VisionModel, layer: str, images: torch.Tensor
 
 
 class Sampler:
-    """Runs batches with attribution, choosing once how to expand k positions (see module doc)."""
+    """Runs batches with attribution, choosing once how to expand k positions (see module doc).
 
-    def __init__(self, model: VisionModel, layer: str, attribution: bool):
-        self.model, self.layer, self.attribution = model, layer, attribution
+    `precision="bf16"` runs the activation pass under autocast (without attribution only: the
+    forward-mode pass needs full precision)."""
+
+    def __init__(self, model: VisionModel, layer: str, attribution: bool, precision: str | None = None):
+        if precision and attribution:
+            raise DeepscopeError("bf16 autocast applies to collection without attribution (the attribution pass "
+                                 "needs float32): add --no-attribution or drop --autocast")
+        autocast(model.device, precision)  # an unknown precision stops here
+        self.model, self.layer, self.attribution, self.precision = model, layer, attribution, precision
         self.expand_at = "layer"
 
     def __call__(self, images: torch.Tensor, pos: torch.Tensor):
-        images = images.to(self.model.device)
+        images = to_device(images, self.model.device)
         if not self.attribution:
-            return sample_activations(self.model, self.layer, images, pos), None
+            with autocast(self.model.device, self.precision):
+                return sample_activations(self.model, self.layer, images, pos), None
         if self.expand_at == "layer" and pos.shape[1] > 1:
             try:
                 return sample_with_attribution(self.model, self.layer, images, pos, "layer")
