@@ -76,7 +76,7 @@ def paired_source(images, size_a: int, size_b: int) -> ImageSource:
     """Each image at both models' input sizes: `load(i)` -> (image for A, image for B)."""
     a = as_source(images, size_a)
     if size_a == size_b:
-        return ImageSource(a.ids, lambda i: (lambda x: (x, x))(a.load(i)), a.description)
+        return ImageSource(a.ids, lambda i: (a.load(i),) * 2, a.description)
     b = as_source(images, size_b)
     return ImageSource(a.ids, lambda i: (a.load(i), b.load(i)), a.description)
 
