@@ -131,9 +131,11 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
                              "threads (1 if not given); default: the CPUs Ray has, divided by those threads")
 
 
-def engine_options(args) -> dict:
-    """The engine options of `args` for `distributed.open_engine`."""
-    return {"address": args.address, "workers": args.ray_workers, "threads": args.threads}
+def engine_from_args(args, model):
+    """The engine the options ask for, as a context manager (`distributed.open_engine`): None in process."""
+    from deepscope.distributed.engine import open_engine
+
+    return open_engine(args.engine, model, address=args.address, workers=args.ray_workers, threads=args.threads)
 
 
 def print_skipped(command: str, skipped: list[dict], total: int, listing: str) -> None:

@@ -6,7 +6,7 @@ from deepscope.cli.common import (
     add_model_args,
     add_workers_arg,
     count,
-    engine_options,
+    engine_from_args,
     index_list,
     model_from_args,
     nonnegative_float,
@@ -47,13 +47,12 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from deepscope.data import image_files
-    from deepscope.distributed.engine import open_engine
     from deepscope.examples import dataset_examples
 
     files = image_files(args.images)
     model = model_from_args(args)
     model.resolve(args.layer)
-    with open_engine(args.engine, model, **engine_options(args)) as engine:
+    with engine_from_args(args, model) as engine:
         report = dataset_examples(
             model, args.layer, files, args.out, channels=args.channels, k=args.top, size=args.size,
             batch_size=args.batch, deconv=args.deconv, with_fv=args.with_fv, fv_dir=args.fv_dir, fv_size=args.fv_size,

@@ -5,7 +5,7 @@ from deepscope.cli.common import (
     add_engine_args,
     add_model_args,
     add_workers_arg,
-    engine_options,
+    engine_from_args,
     model_from_args,
     number,
     pixels,
@@ -42,12 +42,11 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from deepscope.data import image_files
-    from deepscope.distributed.engine import open_engine
     from deepscope.examples.code_map import code_map
 
     files = image_files(args.images)
     model = model_from_args(args)
-    with open_engine(args.engine, model, **engine_options(args)) as engine:
+    with engine_from_args(args, model) as engine:
         report = code_map(model, files, args.out, method=args.method, rows=args.rows, cols=args.cols,
                           size=args.size, batch_size=args.batch, thumb=args.thumb, seed=args.seed,
                           progress=not args.no_progress, workers=args.workers,

@@ -165,9 +165,11 @@ class RayEngine:
 
         if not ranges:
             return
+        total = sum(end - first for first, end in ranges)
+        bar = tqdm(total=total, desc=f"{desc} [starting ray]", unit="img", disable=not progress, dynamic_ncols=True)
         self.start()
-        bar = tqdm(total=sum(end - first for first, end in ranges), desc=f"{desc} [{self.workers} ray workers]",
-                   unit="img", disable=not progress, dynamic_ncols=True)
+        bar.set_description(f"{desc} [{self.workers} ray workers]")
+        bar.reset(total)  # the rate counts images per second of work, over all workers, without the start-up
         pool = ActorPool(self.actors)
         try:
             for (first, end), result in pool.map_unordered(lambda a, task: a.run.remote(work, task), list(ranges)):
