@@ -149,3 +149,17 @@ def test_the_command_writes_the_picture_and_the_summary(images, tmp_path, capsys
     summary = json.loads((out / "diff.json").read_text())
     assert summary["model_b"] == summary["model_a"] == "digits_cnn" and summary["num_activations"] == 12 * 16
     assert (out / "diff.png").is_file() and (out / "aligned" / ".diff-collect-state.json").is_file()
+
+
+def test_a_site_with_a_second_model_has_the_diff_page(digits, reinitialized, images, tmp_path):
+    from deepscope.app import SiteConfig, build_site
+
+    cfg = SiteConfig(layers=["layer3"], channels=[0], fv_size=32, fv_steps=2, variants=0, top=1, atlas=False,
+                     atlas_layout="pca", icon_size=32, icon_steps=2, saliency_images=0, sanity_images=0, limit=12)
+    summary = build_site(digits, tmp_path, cfg, images=images, progress=False, model_b=reinitialized)
+    assert "diff" in summary["stages_run"]
+    page = (tmp_path / "diff.html").read_text()
+    result = json.loads((tmp_path / "diff" / "diff.json").read_text())
+    assert result["model_b"] == "digits_cnn [layer2 re-initialized]" and result["layer_b"] == "layer3"
+    assert f'{result["map"]["heldout_r2"]:.3f}' in page and 'src="diff/diff.png"' in page
+    assert 'href="diff.html"' in (tmp_path / "index.html").read_text()

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from deepscope.app.atlas_stage import layer_atlas
 from deepscope.app.config import SiteConfig
-from deepscope.app.costs import stage_costs
+from deepscope.app.costs import atlas_cost, stage_costs
 from deepscope.app.default_images import credits, write_default_images
+from deepscope.app.diff_stage import PAGE as DIFF_PAGE
+from deepscope.app.diff_stage import diff_layer, diff_summary, model_diff, write_diff_page
 from deepscope.app.examples_stage import unit_examples
 from deepscope.app.fv_stage import render_units
 from deepscope.app.html import SiteInfo, copy_assets
@@ -46,7 +48,8 @@ def _read(path: Path) -> dict | None:
 def _pages_key(site: Path, layers: list[str]) -> str:
     """Pages depend on every stage's data and on the package's templates and scripts."""
     digest = hashlib.sha256()
-    paths = [site / "data" / "model.json", site / "saliency" / "saliency.json", site / "sanity" / "sanity.json"]
+    paths = [site / "data" / "model.json", site / "saliency" / "saliency.json", site / "sanity" / "sanity.json",
+             diff_summary(site)]
     paths += [layer_data(site, layer, what) for layer in layers for what in ("fv", "examples", "atlas", "weights")]
     for path in paths:
         digest.update(path.read_bytes() if path.is_file() else b"-")
@@ -58,13 +61,15 @@ def _pages_key(site: Path, layers: list[str]) -> str:
 
 
 def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | None = None, *,
-               images: str | os.PathLike | None = None, progress: bool = True) -> dict:
+               images: str | os.PathLike | None = None, progress: bool = True,
+               model_b: VisionModel | None = None) -> dict:
     """Build (or finish, or refresh) the static site in `out`; returns `data/build.json`.
 
     `images`: a folder of images (None: the default set, views of the photos shipped with
     scikit-image, scikit-learn and Matplotlib). A folder with a `sources.json` manifest (the default
     set has one) keeps at most two dataset examples of one source photo per unit. Every stage is
     skipped on a rerun with the same settings. `data/build.json` holds no path of this machine.
+    `model_b`: a second model (or checkpoint) diffed against `model` on the first spatial layer (`diff.html`).
     """
     site = prepare_output_dir(out)
     default_set = images is None
@@ -75,7 +80,11 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
     layers = list(specs)
     channels_of = {layer: cfg.channels or list(range(spec.channels)) for layer, spec in specs.items()}
     base = f"{model.name}|{_files_digest(files, folder)}"
-    runner = StageRunner(site, stage_costs(cfg, specs, len(files)), progress=progress)
+    diffed = diff_layer(model, layers) if model_b is not None else None
+    plan = stage_costs(cfg, specs, len(files))
+    if diffed:  # two models' activations and icons: about two atlases
+        plan = {**plan, "diff": 2 * atlas_cost(cfg, specs[diffed], len(files))}
+    runner = StageRunner(site, plan, progress=progress)
 
     image_info = {"source": "default set" if default_set else str(folder), "count": len(files),
                   "credits": credits() if default_set else []}
@@ -84,6 +93,8 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
         pages.append(("saliency.html", "Saliency"))
     if cfg.sanity_images:
         pages.append(("sanity.html", "Sanity checks"))
+    if diffed:
+        pages.append(DIFF_PAGE)
     runner.run("overview", settings_key([base, layers, pages]),
                lambda: model_overview(model, layers, site, {"images": image_info, "pages": pages}))
     for layer in layers:
@@ -98,6 +109,10 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
                    lambda: sanity_checks(model, folder, site, cfg))
     else:
         runner.skip("sanity")
+    if diffed:
+        runner.run("diff", f"{base}|{model_b.key}|{diffed}|" + cfg.key(
+            "limit", "atlas_grid", "atlas_positions", "atlas_layout", "atlas_threshold", "icon_size", "icon_steps",
+            "seed", "batch_size"), partial(model_diff, model, model_b, diffed, folder, site, cfg, progress, len(files)))
     runner.run("pages", _pages_key(site, layers), lambda: write_pages(site, layers, specs, cfg))
     summary = {"layers": layers, "images": len(files), "stages_run": runner.ran, "stages_skipped": runner.skipped,
                "timings_s": runner.timings, "cpu_s": runner.cpu}
@@ -146,6 +161,8 @@ def write_pages(site: Path, layers: list[str], specs: dict[str, LayerSpec], cfg:
     saliency = _read(site / "saliency" / "saliency.json") if cfg.saliency_images else None
     sanity = _read(site / "sanity" / "sanity.json") if cfg.sanity_images else None
     write_site_pages(site, info, model, saliency, sanity)
+    if DIFF_PAGE[0] in [url for url, _ in info.extra_pages]:
+        write_diff_page(site, info)
     for layer in layers:
         write_layer_pages(site, info, layer, specs[layer], _read(layer_data(site, layer, "fv")),
                           _read(layer_data(site, layer, "examples")),

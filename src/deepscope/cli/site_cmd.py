@@ -7,7 +7,6 @@ from deepscope.cli.common import (
     add_model_args,
     count,
     given,
-    model_from_args,
     number,
     parse_index_list,
     pixels,
@@ -52,6 +51,8 @@ def add_parser(sub) -> None:
     p.add_argument("--sanity-size", type=pixels(32), default=None, help="image size for the sanity checks")
     p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument("--seed", type=seed, default=None)
+    p.add_argument("--model-b", default=None, help="a second model: adds a model-diff page (see `deepscope diff`)")
+    p.add_argument("--weights-b", default=None, help="state-dict file for the second model (default model: --model)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -71,10 +72,12 @@ def config_from_args(args):
 
 def run(args) -> int:
     from deepscope.app import build_site
+    from deepscope.cli.diff_cmd import models_from_args
 
     cfg = config_from_args(args)
-    model = model_from_args(args)
-    summary = build_site(model, args.out, cfg, images=args.images, progress=not args.no_progress)
+    model, model_b = models_from_args(args)
+    summary = build_site(model, args.out, cfg, images=args.images, progress=not args.no_progress,
+                         model_b=model_b if model_b is not model else None)
     ran, skipped = len(summary["stages_run"]), len(summary["stages_skipped"])
     print(f"site for {', '.join(summary['layers'])} in {summary['site']} ({ran} stages run, {skipped} reused); "
           f"open {summary['site']}/index.html or run `deepscope serve {summary['site']}`")

@@ -15,6 +15,8 @@ from PIL import Image
 
 from deepscope.atlas.build import THRESHOLD, Atlas, build_atlas
 from deepscope.atlas.icons import IconSettings, render_icons, resolved
+from deepscope.atlas.layout import layout as run_layout
+from deepscope.atlas.layout import spread_layout
 from deepscope.atlas.request import atlas_grid, atlas_positions, sampled_cells
 from deepscope.data.sources import as_source
 from deepscope.diff.aligned import Aligned, collect_aligned
@@ -102,14 +104,16 @@ class ModelDiff:
 
 def diff_models(model_a: VisionModel, layer_a: str, model_b: VisionModel, layer_b: str | None, images,
                 store: str | os.PathLike, *, positions: int | None = None, margin: int = 1, grid: int | None = None,
-                threshold: int = THRESHOLD, layout: str = "umap", icons: IconSettings | None = DIFF_ICONS,
+                threshold: int = THRESHOLD, layout: str = "umap", layout_params: dict | None = None,
+                spread: bool = False, icons: IconSettings | None = DIFF_ICONS,
                 attribution: bool = True, folds: int = FOLDS, seed: int = 0, batch_size: int = 16,
                 workers: int | None = None, limit: int | None = None, progress: bool = True) -> ModelDiff:
     """Compare `layer_a` of `model_a` with `layer_b` (default: `layer_a`) of `model_b` over `images`.
 
     The aligned activations are kept in `store` (resumable; a rerun with other grid, layout or icon
     settings collects nothing). `positions` None: sized to the data as the atlas does; `grid` None:
-    from the number of activations; `icons=None`: scores and the coloured grid only.
+    from the number of activations; `spread` evens the layout out (`atlas.layout.spread_layout`, for a
+    few photos); `icons=None`: scores and the coloured grid only.
     """
     a = side(model_a, layer_a, "a", model_b)
     b = side(model_b, layer_b or layer_a, "b", model_a)
@@ -127,8 +131,12 @@ def diff_models(model_a: VisionModel, layer_a: str, model_b: VisionModel, layer_
     timings["map"] = time.perf_counter() - start
     icons = resolved(icons, model_a, a.layer) if icons is not None else None
     grid = grid or atlas_grid(len(aligned), threshold)
-    atlas = build_atlas(model_a, aligned.store_a(), a.layer, grid=grid, threshold=threshold, layout=layout,
-                        icons=icons, fidelity=False, seed=seed, progress=progress)
+    start = time.perf_counter()
+    coords = run_layout(aligned.acts_a, layout, seed=seed, **(layout_params or {}))
+    timings["layout"] = time.perf_counter() - start
+    atlas = build_atlas(model_a, aligned.store_a(), a.layer, grid=grid, threshold=threshold,
+                        coords=spread_layout(coords) if spread else coords, icons=icons, fidelity=False,
+                        seed=seed, progress=progress)
     timings.update({f"{k}_a" if k == "icons" else k: v for k, v in atlas.timings.items()})
     scores = cell_scores(atlas.grid, aligned.acts_b, linear.predicted)
     result = ModelDiff(aligned, linear, atlas, scores, timings=timings)
@@ -140,6 +148,7 @@ def diff_models(model_a: VisionModel, layer_a: str, model_b: VisionModel, layer_
     result.tops_a = top_classes(aligned.attr_a, members, model_a.classes)
     result.tops_b = top_classes(aligned.attr_b, members, model_b.classes)
     result.survives = survival(result.tops_a, result.tops_b, model_a.classes == model_b.classes)
-    result.params = {"positions": positions, "margin": margin, "layout": layout, "seed": seed, "folds": folds,
+    result.params = {"positions": positions, "margin": margin, "layout": layout, "layout_params": layout_params or {},
+                     "spread": spread, "seed": seed, "folds": folds,
                      "icons": asdict(icons) if icons else None, "store": str(store)}
     return result
