@@ -147,6 +147,21 @@ def test_a_killed_driver_resumes_from_the_shards_it_received(tmp_path):
     assert other.ranges == ranges
 
 
+def test_workers_get_the_model_by_name_or_pickled(digits):
+    from deepscope.distributed import ModelSpec
+    from deepscope.models import from_module
+
+    by_name = ModelSpec.of(digits)
+    assert by_name.module is None and by_name.name == "digits_cnn" and by_name.pretrained
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(4, 2))
+    custom = from_module(net, input_size=16)
+    shipped = ray.cloudpickle.loads(ray.cloudpickle.dumps(ModelSpec.of(custom))).load()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(shipped(x), custom(x)) and shipped is not custom
+
+
 def _brute_force_top(digits, images: Path, k: int):
     """(scores, images) of every channel's top-k from all activations at once, ties by lower index."""
     from deepscope.data import image_files
