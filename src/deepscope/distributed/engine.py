@@ -172,11 +172,28 @@ class RayEngine:
         bar.reset(total)  # the rate counts images per second of work, over all workers, without the start-up
         pool = ActorPool(self.actors)
         try:
-            for (first, end), result in pool.map_unordered(lambda a, task: a.run.remote(work, task), list(ranges)):
+            for (first, end), result in _results(pool.map_unordered(lambda a, task: a.run.remote(work, task),
+                                                                    list(ranges)), self.retries):
                 bar.update(end - first)
                 yield (first, end), result
         finally:
             bar.close()
+
+
+def _results(results: Iterator, retries: int) -> Iterator:
+    """`results`, with a user error raised in a worker re-raised as itself (one line, not Ray's report),
+    and a worker lost more often than Ray retries named."""
+    from ray.exceptions import RayActorError, RayTaskError
+
+    try:
+        yield from results
+    except RayTaskError as err:
+        if isinstance(err.cause, DeepscopeError):
+            raise err.cause from None
+        raise
+    except RayActorError as err:
+        raise DeepscopeError(f"a Ray worker died more than {retries} times ({type(err).__name__}); rerun the "
+                             "command: it resumes from the finished shards") from err
 
 
 @contextlib.contextmanager
