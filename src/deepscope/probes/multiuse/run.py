@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,6 @@ from deepscope.probes.multiuse.validation import Validator, job_tensor
 def find_multiuse(request: MultiuseRequest, model: VisionModel, out: str | os.PathLike,
                   progress: bool = True) -> dict:
     """Run (or resume) the multi-use search into `out`; returns the report (`multiuse.json`)."""
-    start = time.perf_counter()
     request.check()
     out = Path(out)
     store = request.store(model, out, progress)
@@ -51,10 +49,8 @@ def find_multiuse(request: MultiuseRequest, model: VisionModel, out: str | os.Pa
                              "(channels and atlas cells); use --top 1 to {}".format(len(ranked)))
     candidates = [u for u in ranked[:request.top] if u.flagged]
     records = validate(request, model, store, candidates, held, job, out, progress)
-    report = write_report(out, model, store, request, ranked, candidates, records, cosines,
-                          {"selection": len(selection), "held_out": len(held)})
-    report["run_seconds"] = round(time.perf_counter() - start, 1)
-    return report
+    return write_report(out, model, store, request, ranked, candidates, records, cosines,
+                        {"selection": len(selection), "held_out": len(held)})
 
 
 def layer_units(request: MultiuseRequest, store, selection: np.ndarray, job: Job, progress: bool) -> list[Unit]:
@@ -105,16 +101,20 @@ def validate(request: MultiuseRequest, model: VisionModel, store, candidates: li
 
 
 def draw_sheet(unit: Unit, fv: torch.Tensor, record: dict, store, crops: Crops, examples: int, path: Path) -> None:
-    names = store.classes
-    rows, lines = [], []
+    """The candidate's sheet: per class, its flip rates over the crops that push the class most."""
+    rows = []
     for entry in record["classes"]:
         c = entry["class"]
         picked = class_examples(store, unit, c, examples)
-        rows.append((names[c], [crops.crop(r) for r in picked],
-                     [f"{store.ids[store.image[r]][:18]} {float(store.attr[r, c]):+.2f}" for r in picked]))
-        lines.append(f"{names[c]}: support {float(unit.support[c]):+.3f}; flips {100 * entry['patch']['best_rate']:.0f}% "
-                     f"vs noise {100 * entry['noise']['best_rate']:.0f}% of {entry['eligible']} held-out images"
-                     f" -> {'validated' if entry['validated'] else 'not validated'}")
-    title = f"{unit.name} of {store.layer}: score {unit.score:.3f}"
-    candidate_sheet(title, fv, rows, lines).save(path)
+        heading = (f"{store.classes[c]}: support {float(unit.support[c]):+.3f}; patch flips "
+                   f"{100 * entry['patch']['best_rate']:.0f}% vs noise {100 * entry['noise']['best_rate']:.0f}% of "
+                   f"{entry['eligible']} held-out images: {'validated' if entry['validated'] else 'not validated'}")
+        rows.append((heading, [crops.crop(r) for r in picked],
+                     [f"{_short(store.ids[store.image[r]])} {float(store.attr[r, c]):+.2f}" for r in picked]))
+    candidate_sheet(f"{unit.name} of {store.layer}: score {unit.score:.3f}", fv, rows).save(path)
 
+
+def _short(image_id: str) -> str:
+    """An image id without its folder, extension and ImageNet wnid prefix."""
+    stem = Path(image_id).stem
+    return stem.split("_", 1)[1] if stem[:1] == "n" and stem[1:9].isdigit() and "_" in stem else stem

@@ -59,30 +59,31 @@ def class_examples(store: ActivationStore, unit: Unit, cls: int, count: int) -> 
 
 def _text_panel(lines: list[str], width: int) -> Image.Image:
     font = ImageFont.load_default()
-    panel = Image.new("RGB", (width, 14 * len(lines) + 8), "white")
+    width = max([width] + [round(font.getlength(line)) + 8 for line in lines])
+    panel = Image.new("RGB", (width, 14 * len(lines) + 6), "white")
     draw = ImageDraw.Draw(panel)
     for i, line in enumerate(lines):
-        draw.text((4, 4 + 14 * i), line, fill="black", font=font)
+        draw.text((4, 3 + 14 * i), line, fill="black", font=font)
     return panel
 
 
-def candidate_sheet(title: str, fv: torch.Tensor, rows: list[tuple[str, list[torch.Tensor], list[str]]],
-                    lines: list[str], tile: int = TILE) -> Image.Image:
-    """[visualization | one row of example crops per class], the title above, `lines` below."""
-    blank = torch.ones(3, tile, tile)
-    columns = max([len(crops) for _, crops, _ in rows] + [1])
-    images, labels = [], []
-    for name, crops, captions in rows:
-        crops = crops or [blank]
-        images += list(crops) + [blank] * (columns - len(crops))
-        labels += [f"{name}: {captions[0]}" if captions else f"{name}: none"] + list(captions[1:])
-        labels += [""] * (columns - max(len(captions), 1))
-    parts = [contact_sheet([fv], ["visualization"], tile=2 * tile)]
-    if images:
-        parts.append(contact_sheet(images, labels, columns=columns, tile=tile))
-    body = hstack(parts)
-    head, foot = _text_panel([title], body.width), _text_panel(lines, body.width)
-    sheet = Image.new("RGB", (body.width, head.height + body.height + foot.height), "white")
-    for y, part in ((0, head), (head.height, body), (head.height + body.height, foot)):
+def _stack(parts: list[Image.Image]) -> Image.Image:
+    """Images one under the other, left-aligned, on white."""
+    sheet = Image.new("RGB", (max(p.width for p in parts), sum(p.height for p in parts)), "white")
+    y = 0
+    for part in parts:
         sheet.paste(part, (0, y))
+        y += part.height
     return sheet
+
+
+def candidate_sheet(title: str, fv: torch.Tensor, rows: list[tuple[str, list[torch.Tensor], list[str]]],
+                    tile: int = TILE) -> Image.Image:
+    """[visualization | per class: a heading line over its example crops], under `title`."""
+    blank = torch.ones(3, tile, tile)
+    panels = []
+    for heading, crops, captions in rows:
+        sheet = contact_sheet(crops or [blank], captions or ["no example"], columns=max(len(crops), 1), tile=tile)
+        panels.append(_stack([_text_panel([heading], sheet.width), sheet]))
+    body = hstack([contact_sheet([fv], ["visualization"], tile=2 * tile), _stack(panels)])
+    return _stack([_text_panel([title], body.width), body])
