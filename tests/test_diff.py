@@ -149,6 +149,10 @@ def test_the_command_writes_the_picture_and_the_summary(images, tmp_path, capsys
     summary = json.loads((out / "diff.json").read_text())
     assert summary["model_b"] == summary["model_a"] == "digits_cnn" and summary["num_activations"] == 12 * 16
     assert (out / "diff.png").is_file() and (out / "aligned" / ".diff-collect-state.json").is_file()
+    from deepscope.cli.diff_cmd import ICON_WORK
+    from deepscope.diff import DIFF_ICONS
+
+    assert ICON_WORK == {"steps": DIFF_ICONS.steps, "attempts": DIFF_ICONS.attempts}  # what --help says
 
 
 def test_a_site_with_a_second_model_has_the_diff_page(digits, reinitialized, images, tmp_path):

@@ -17,6 +17,8 @@ from deepscope.cli.common import (
 from deepscope.cli.defaults import ATLAS, ATLAS_SIZES, LAYOUTS
 from deepscope.errors import DeepscopeError
 
+ICON_WORK = {"steps": 256, "attempts": 1}  # deepscope.diff.DIFF_ICONS (checked by tests/test_diff.py)
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("diff", help="compare a layer of two models (or two checkpoints) at the same image positions",
@@ -46,8 +48,8 @@ def add_parser(sub) -> None:
     p.add_argument("--no-icons", action="store_true", help="no icons: the grid of cells coloured by change")
     p.add_argument("--icon-size", type=pixels(8, 512), default=None,
                    help="icon size in px (default: 80, or 3 map cells of A's layer at coarse layers)")
-    p.add_argument("--steps", type=positive_int, default=None, help="optimization steps per icon (default 256)")
-    p.add_argument("--attempts", type=positive_int, default=None, help="best of N renders per icon (default 1)")
+    p.add_argument("--steps", type=positive_int, default=None, help=f"optimization steps per icon (default {ICON_WORK['steps']})")
+    p.add_argument("--attempts", type=positive_int, default=None, help=f"best of N renders per icon (default {ICON_WORK['attempts']})")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help=f"images per forward pass (default {ATLAS['batch_size']})")
     add_workers_arg(p)

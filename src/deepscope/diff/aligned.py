@@ -113,19 +113,17 @@ def _run(a: Side, b: Side, source: ImageSource, job: Job, todo, settings: dict, 
     indices = [i for first, end in todo for i in range(first, end)]
     bar = tqdm(total=len(indices), desc=f"collect {a.layer} / {b.layer}", unit="img", disable=not progress)
     stream = prefetch(source, indices, workers, ahead=max(2 * settings["batch_size"], 8))
+    size = settings["batch_size"]
     for first, end in todo:
         parts: dict[str, list] = {k: [] for k in ARRAYS}
-        failed, batch = [], []
-        for n in range(first, end):
-            index, pair, error = next(stream)
-            if pair is None:
-                failed.append({"index": index, "id": source.ids[index], "reason": error})
-            else:
-                batch.append((index, pair))
-            if batch and (len(batch) == settings["batch_size"] or n == end - 1):
+        failed = []
+        for start in range(first, end, size):  # a batch: the readable ones of `size` images
+            items = [next(stream) for _ in range(start, min(start + size, end))]
+            failed += [{"index": i, "id": source.ids[i], "reason": error} for i, pair, error in items if pair is None]
+            batch = [(i, pair) for i, pair, _ in items if pair is not None]
+            if batch:
                 _sample(a, b, samplers, batch, settings, parts)
-                batch = []
-            bar.update(1)
+            bar.update(len(items))
         arrays = {k: np.concatenate(v) for k, v in parts.items() if v}
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
