@@ -24,7 +24,7 @@ from deepscope.data import image_files, load_image_resized
 from deepscope.jobs import write_json
 from deepscope.models.zoo import load_model
 
-SETTINGS = {"epochs": 4, "batch": 32, "lr": 3e-4, "weight_decay": 0.01, "crop_scale": (0.35, 1.0),
+SETTINGS = {"epochs": 2, "batch": 32, "lr": 3e-4, "weight_decay": 0.01, "crop_scale": (0.35, 1.0),
             "cutmix_alpha": 1.0, "trained": ["blocks.5", "blocks.6", "conv_head", "bn2", "classifier"], "seed": 0}
 VARIANTS = ("plain", "cutmix")
 
@@ -71,7 +71,7 @@ def train(variant: str, images: torch.Tensor, labels: torch.Tensor, size: int) -
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(index)
+            total += loss.item() * len(index)
         log.append({"epoch": epoch + 1, "loss": round(total / len(labels), 4),
                     "seconds": round(time.perf_counter() - start, 1)})
         print(variant, log[-1], flush=True)
@@ -100,12 +100,13 @@ def main() -> None:
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     if report.get("settings") != json.loads(json.dumps(SETTINGS)):
         report = {"settings": SETTINGS, "runs": {}}
+    todo = [v for v in VARIANTS if v not in report["runs"] or not (out / f"{v}.pt").exists()]
+    if not todo:
+        return
     images, labels = load_samples(args.images)
     original = load_model("efficientnet_lite0")
     report["original_train_accuracy"] = accuracy(original, images, labels, original.input_size)
-    for variant in VARIANTS:
-        if variant in report["runs"] and (out / f"{variant}.pt").exists():
-            continue
+    for variant in todo:
         state, record = train(variant, images, labels, original.input_size)
         torch.save(state, out / f"{variant}.pt.tmp")
         (out / f"{variant}.pt.tmp").replace(out / f"{variant}.pt")
