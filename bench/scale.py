@@ -4,7 +4,9 @@ The same images, layer and settings for all three: a single process with 1 torch
 1 worker (1 thread) and Ray with 2 workers (1 thread each). Rounds are interleaved (the order turns
 each round) and the medians reported; every run writes a fresh store, and the stores are checked
 byte for byte against the single-process one. Ray's start-up (ray.init and the workers loading the
-model) is timed apart and left out of the per-image figures.
+model) is timed apart and left out of the per-image figures. The CPU seconds of the processes doing
+the work (the process itself, or the Ray workers) are read from /proc: CPU ms per image and the
+cores a configuration got (CPU seconds / wall seconds) say how much of a slowdown is the machine's.
 
     nice python bench/scale.py                        # 256 ImageNet samples, Lite0 blocks.5, 3 rounds
     nice python bench/scale.py --images 128 --rounds 5
@@ -38,15 +40,27 @@ def store_bytes(root: Path) -> dict[str, bytes]:
             if p.is_file() and p.name != ".lock"}
 
 
-def timed_collect(model, args, folder: Path, engine) -> tuple[float, dict[str, bytes]]:
-    """Seconds of one collection into a fresh store, and the store's files."""
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes `pids` have used so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def timed_collect(model, args, folder: Path, engine) -> tuple[float, float, dict[str, bytes]]:
+    """Wall seconds and CPU seconds (of the processes doing the work) of one collection into a fresh
+    store, and the store's files."""
     store = folder / "store"
     shutil.rmtree(store, ignore_errors=True)
-    start = time.perf_counter()
+    pids = [os.getpid()] if engine is None else require_ray().get([a.ready.remote() for a in engine.actors])
+    cpu, start = cpu_seconds(pids), time.perf_counter()
     collect(model, args.layer, args.folder, store, positions=args.positions, attribution=True, batch_size=16,
             shard_size=args.shard_size, workers=1, limit=args.images, progress=False, engine=engine)
     seconds = time.perf_counter() - start
-    return seconds, store_bytes(store)
+    return seconds, cpu_seconds(pids) - cpu, store_bytes(store)
 
 
 def start_engines(model, threads: int) -> tuple[dict, dict]:
@@ -82,18 +96,21 @@ def main() -> None:
     engines, startup = start_engines(model, threads=1)
     engines["single"] = None
     times: dict[str, list[float]] = {name: [] for name in CONFIGS}
+    cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
     identical = True
     with tempfile.TemporaryDirectory() as tmp:
         reference = None
         for r in range(args.rounds + 1):  # round 0 warms every worker up and is not counted
             order = CONFIGS[r % 3:] + CONFIGS[:r % 3]
             for name in order:
-                seconds, files = timed_collect(model, args, Path(tmp), engines[name])
+                seconds, used, files = timed_collect(model, args, Path(tmp), engines[name])
                 reference = reference or files
                 identical &= files == reference
                 if r:
                     times[name].append(seconds)
-                print(f"round {r} {name}: {seconds:.2f} s (load {os.getloadavg()[0]:.2f})", flush=True)
+                    cpu[name].append(used)
+                print(f"round {r} {name}: {seconds:.2f} s, {used:.1f} CPU s (load {os.getloadavg()[0]:.2f})",
+                      flush=True)
     for name in ("ray1", "ray2"):
         engines[name].__exit__(None, None, None)
     require_ray().shutdown()
@@ -105,6 +122,8 @@ def main() -> None:
         "images_per_s": {n: round(args.images / t, 2) for n, t in median.items()},
         "ms_per_image_per_worker": {n: round(1000 * t * w / args.images, 1)
                                     for (n, t), w in zip(median.items(), (1, 1, 2))},
+        "cpu_ms_per_image": {n: round(1000 * statistics.median(c) / args.images, 1) for n, c in cpu.items()},
+        "cores_used": {n: round(statistics.median(c) / median[n], 2) for n, c in cpu.items()},
         "ray1_over_single": round(median["single"] / median["ray1"], 3),
         "ray2_over_ray1": round(median["ray1"] / median["ray2"], 3),
         "stores_identical": bool(identical),

@@ -119,6 +119,12 @@ def test_a_rerun_redoes_only_the_missing_shards(digits, images, engine, local_st
     assert _files(store) == _files(local_store)
 
 
+def test_more_workers_than_the_cluster_has_cpus_is_a_clear_error(digits, engine):
+    with pytest.raises(DeepscopeError, match="3 Ray workers of 1 thread.* need 3 CPUs and the cluster has 2"):
+        RayEngine(digits, workers=3).start()
+    assert ray.is_initialized() and len(engine.actors) == 2  # the running engine is untouched
+
+
 class InProcess:
     """The smallest engine: tasks run here, in order (map_shards' resume needs no Ray)."""
 

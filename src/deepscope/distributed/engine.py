@@ -112,19 +112,27 @@ class RayEngine:
         start = time.monotonic()
         if not ray.is_initialized():
             self._init(ray)
-        if self.workers is None:
-            self.workers = max(1, int(ray.available_resources().get("CPU", 1) // self.threads))
-        gpus = 1.0 / self.workers if self.spec.device.startswith("cuda") else 0
-        actor = ray.remote(num_cpus=self.threads, num_gpus=gpus, max_restarts=self.retries,
-                           max_task_retries=self.retries)(ShardWorker)
-        self.actors = [actor.remote(self.spec, self.threads) for _ in range(self.workers)]
         try:
-            ray.get([a.ready.remote() for a in self.actors])
-        except Exception:
+            self._start_workers(ray)
+        except BaseException:
             self.__exit__(None, None, None)
             raise
         self.startup_s = time.monotonic() - start
         return self
+
+    def _start_workers(self, ray) -> None:
+        cpus = ray.cluster_resources().get("CPU", 0)
+        if self.workers is None:
+            self.workers = max(1, int(ray.available_resources().get("CPU", 1) // self.threads))
+        if self.workers * self.threads > cpus:
+            raise DeepscopeError(f"{self.workers} Ray workers of {self.threads} thread(s) need "
+                                 f"{self.workers * self.threads} CPUs and the cluster has {cpus:g}: use fewer "
+                                 "--ray-workers or --threads")
+        gpus = 1.0 / self.workers if self.spec.device.startswith("cuda") else 0
+        actor = ray.remote(num_cpus=self.threads, num_gpus=gpus, max_restarts=self.retries,
+                           max_task_retries=self.retries)(ShardWorker)
+        self.actors = [actor.remote(self.spec, self.threads) for _ in range(self.workers)]
+        ray.get([a.ready.remote() for a in self.actors])
 
     def _init(self, ray) -> None:
         quiet = {"log_to_driver": False, "logging_level": "warning"}
