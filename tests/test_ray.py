@@ -198,6 +198,19 @@ def test_merged_top_k_equals_a_single_pass_and_brute_force(digits, images, engin
     np.testing.assert_allclose(single.scores.numpy(), scores, rtol=1e-5, atol=1e-6)
     again = collect_top_examples(digits, LAYER, files, state_path=tmp_path / "state.pt", **common)
     assert again.finished and torch.equal(again.topk.images, single.images)  # read back by the local engine
+
+    def stop(done):
+        if done == 8:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # in process, checkpointed at 4 files, then stopped
+        collect_top_examples(digits, LAYER, files, state_path=tmp_path / "half.pt", checkpoint_seconds=0,
+                             on_batch=stop, **common)
+    recording = Recording(engine)
+    resumed = collect_top_examples(digits, LAYER, files, engine=recording, shard_size=8,
+                                   state_path=tmp_path / "half.pt", **common)
+    assert recording.ranges == [(4, 12), (12, 16)]  # on Ray from the checkpoint
+    assert torch.equal(resumed.topk.images, single.images) and torch.equal(resumed.topk.scores, single.scores)
     acts = torch.rand(12, 3, 2, 2).round(decimals=1)  # many ties; groups capped at 1 image each
     groups = torch.arange(12) // 3
     whole = TopK.empty([0, 1, 2], 4, groups, 1).update(acts, torch.arange(12))
