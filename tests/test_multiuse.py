@@ -132,14 +132,14 @@ def test_a_patch_is_validated_only_when_it_beats_noise_by_ten_points(tmp_path):
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    """A fresh collection and search on 60 digits (digits CNN), and its arguments."""
+    """A fresh collection and search on 40 digits (digits CNN), and its arguments."""
     from deepscope.models.digits import digits_images, write_digit_images
 
     root = tmp_path_factory.mktemp("multiuse")
     images, labels = digits_images()
-    write_digit_images(root / "digits", images[:60], labels[:60])
+    write_digit_images(root / "digits", images[:40], labels[:40])
     args = ["multiuse", "--model", "digits_cnn", "--layer", "layer3", "--images", str(root / "digits"),
-            "--positions", "4", "--layout", "pca", "--grid", "4", "--threshold", "2", "--size", "32", "--steps", "4",
+            "--positions", "3", "--layout", "pca", "--grid", "4", "--threshold", "2", "--size", "32", "--steps", "4",
             "--test-images", "8", "--ratios", "0.4,0.7", "--top", "3", "--unrelated", "0.5", "--out", str(root / "out"), "--no-progress"]
     assert main(args) == 0
     return root, args
@@ -151,7 +151,7 @@ def test_fresh_collection_writes_the_ranked_table_and_resumes(digits_run, monkey
     report = json.loads((out / "multiuse.json").read_text())
     scores = [u["score"] for u in report["ranking"]]
     assert scores == sorted(scores, reverse=True) and report["units"]["channels"] == 128
-    assert report["images"] == {"selection": 30, "held_out": 30} and report["test_images"] == 8
+    assert report["images"] == {"selection": 20, "held_out": 20} and report["test_images"] == 8
     assert 1 <= len(report["candidates"]) <= 3
     for row in report["candidates"]:
         assert (out / row["sheet"]).is_file() and row["flagged"]
