@@ -178,3 +178,22 @@ def test_a_torch_dataset_is_a_source(model, tmp_path):
     assert store.ids == ["0", "1", "2"] and store.image.tolist() == [0, 2]
     assert "broken item" in store.failed[0]["reason"]
 
+
+
+def test_bf16_autocast_collection_is_close_recorded_and_refused_with_attribution(model, tmp_path):
+    class Noise(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return torch.rand(3, 224, 224, generator=torch.Generator().manual_seed(i)), 0
+
+    full = collect(model, LAYER, Noise(), tmp_path / "f32", positions=3, progress=False)
+    half = collect(model, LAYER, Noise(), tmp_path / "bf16", positions=3, autocast="bf16", progress=False)
+    cos = torch.nn.functional.cosine_similarity(torch.from_numpy(full.acts), torch.from_numpy(half.acts))
+    assert half.meta["autocast"] == "bf16" and "autocast" not in full.meta
+    assert cos.min() > 0.99 and not np.array_equal(full.acts, half.acts)  # bf16, and close to float32
+    with pytest.raises(DeepscopeError, match="--no-attribution"):
+        collect(model, LAYER, Noise(), tmp_path / "x", attribution=True, autocast="bf16", progress=False)
+    with pytest.raises(DeepscopeError, match="unknown autocast"):
+        collect(model, LAYER, Noise(), tmp_path / "y", autocast="fp8", progress=False)

@@ -19,6 +19,7 @@ from deepscope.atlas.class_atlas import CLASS_GRID, CLASS_THRESHOLD, class_atlas
 from deepscope.atlas.collection import ActivationStore, collect
 from deepscope.atlas.compare import COMPARE_GRID, COMPARE_THRESHOLD, compare_classes
 from deepscope.atlas.icons import IconSettings
+from deepscope.atlas.layout import FIT_LIMIT
 from deepscope.data.sources import as_source
 from deepscope.errors import DeepscopeError
 from deepscope.models.layout import layer_spec
@@ -75,6 +76,7 @@ class AtlasRequest:
     attribution: bool = True
     limit: int | None = None
     layout: str = "umap"
+    layout_fit: int = FIT_LIMIT  # the UMAP layout is fitted on a sample of this many activations (0: all)
     whiten: bool = False
     icon_size: int | None = ICONS.size
     steps: int = ICONS.steps
@@ -85,6 +87,7 @@ class AtlasRequest:
     batch_size: int = 16
     workers: int | None = None
     shard: str | None = None
+    autocast: str | None = None  # "bf16": collection in bfloat16 (without attribution)
     seed: int = 0
     engine: str = "local"  # "ray": collection as tasks on Ray workers (docs/scale.md)
     address: str | None = None  # a Ray cluster to join (None: a local Ray for the run)
@@ -125,7 +128,7 @@ class AtlasRequest:
                            positions=self.sampled_positions(model, source), margin=self.margin, tokens=self.tokens,
                            attribution=self.attribution, seed=self.seed, batch_size=self.batch_size,
                            workers=self.workers, shard=self.shard, limit=self.limit, progress=progress,
-                           engine=engine)
+                           engine=engine, autocast=self.autocast)
 
     def sampled_positions(self, model: VisionModel, source) -> int:
         """`positions`, or (None) as many as the number of images and the layer's map call for."""
@@ -147,7 +150,8 @@ class AtlasRequest:
             return class_atlas(model, store, self.cls, layout=self.layout, **common)
         if self.kind == "compare":
             return compare_classes(model, store, *self.compare, **common).atlas
-        return build_atlas(model, store, self.layer, layout=self.layout, **common)
+        fit = {} if self.layout_fit == FIT_LIMIT else {"layout_params": {"fit_limit": self.layout_fit or None}}
+        return build_atlas(model, store, self.layer, layout=self.layout, **fit, **common)
 
     def run(self, model: VisionModel, out: str | os.PathLike, progress: bool = True) -> Atlas | None:
         """Collect, build and save the atlas into `out`; None when only a shard was collected."""

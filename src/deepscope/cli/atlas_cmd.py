@@ -68,6 +68,11 @@ def add_parser(sub) -> None:
     add_engine_args(p)
     p.add_argument("--shard", type=shard, default=None, metavar="I/N",
                    help="collect only part I of N of the images (for several processes), then stop")
+    p.add_argument("--autocast", choices=("bf16",), default=None,
+                   help="collect in bfloat16 on the model's device (a GPU's fast path; needs --no-attribution)")
+    p.add_argument("--layout-fit", type=count, default=None, metavar="N",
+                   help="fit the UMAP layout on a sample of N activations and place the rest (default "
+                        f"{ATLAS['layout_fit']}; 0: fit on all)")
     p.add_argument("--seed", type=seed, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -92,7 +97,8 @@ def request_from_args(args):
     from deepscope.atlas.request import AtlasRequest
 
     options = given(args, ("grid", "threshold", "positions", "margin", "tokens", "limit", "layout", "icon_size", "steps",
-                           "attempts", "power", "icon_batch", "store", "batch_size", "workers", "shard", "seed"))
+                           "attempts", "power", "icon_batch", "store", "batch_size", "workers", "shard", "autocast",
+                           "seed", "layout_fit"))
     return AtlasRequest(layer=args.layer, images=args.images, cls=args.cls, compare=args.compare,
                         attribution=not args.no_attribution, whiten=args.whiten, engine=args.engine,
                         address=args.address, ray_workers=args.ray_workers, threads=args.threads, **options)

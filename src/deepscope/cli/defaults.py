@@ -13,7 +13,7 @@ PARAMS = ("fft", "maco", "pixel")  # deepscope.render.param.PARAMS
 TRANSFORM_SETS = ("icon", "none", "standard", "strong")  # deepscope.render.transforms.TRANSFORM_SETS
 RENDER = {"diversity_weight": 100.0, "param": "fft", "steps": 256, "attempts": 1, "batch": 16, "seed": 0}
 
-ATLAS = {"margin": 1, "layout": "umap", "steps": 512, "attempts": 2, "power": 4.0,
+ATLAS = {"margin": 1, "layout": "umap", "layout_fit": 30000, "steps": 512, "attempts": 2, "power": 4.0,
          "icon_batch": 32, "batch_size": 16, "seed": 0}  # deepscope.atlas.request.AtlasRequest
 ATLAS_SIZES = {"layer": (20, 5), "class": (8, 4), "compare": (10, 4)}  # (grid, threshold) per atlas kind
 LAYOUTS = ("umap", "tsne", "pca")  # deepscope.atlas.layout

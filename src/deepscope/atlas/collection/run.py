@@ -40,7 +40,7 @@ def _parse_shard(shard) -> tuple[int, int]:
 def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *, positions: int = 1,
             margin: int = 1, attribution: bool = False, seed: int = 0, batch_size: int = 16,
             tokens: str = "patches", shard_size: int = 256, workers: int | None = None, shard=None, limit: int | None = None,
-            progress: bool = True, engine=None) -> ActivationStore | None:
+            progress: bool = True, engine=None, autocast: str | None = None) -> ActivationStore | None:
     """Collect `positions` activations per image of `images` (a folder or a dataset) at `layer`.
 
     Writes the store folder `store` shard by shard (image ranges of `shard_size`); a killed run
@@ -52,6 +52,7 @@ def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *,
     Unreadable images are skipped and listed in the store (`store.failed`).
     `engine` (a started `RayEngine`): each image range is one task on its workers, which write the
     same shard files (the store is byte-identical to the in-process one).
+    `autocast="bf16"` runs the passes in bfloat16 on the model's device (without attribution only).
     """
     if positions < 1 or batch_size < 1 or shard_size < 1:
         raise DeepscopeError("positions, batch size and shard size must be at least 1")
@@ -63,10 +64,12 @@ def collect(model: VisionModel, layer: str, images, store: str | os.PathLike, *,
     positions = _check_tokens(spec, tokens, positions)
     if attribution and not model.classes:
         raise DeepscopeError("attribution needs a classifier with class names; collect without attribution")
+    Sampler(model, layer, attribution, autocast)  # an impossible precision stops before any work
     root = Path(store)
     meta = {"version": 1, "model": model.name, "layer": layer, "channels": spec.channels,
             "map_size": list(spec.grid), "input_size": model.input_size, "positions": positions,
             "margin": margin, "seed": seed, **({"tokens": tokens} if tokens != "patches" else {}),
+            **({"autocast": autocast} if autocast else {}),
             "attribution": bool(attribution), "num_classes": len(model.classes) if attribution else 0,
             "class_names": model.classes if attribution else None, "batch_size": batch_size,
             "shard_size": shard_size, "num_images": len(ids), "ids_digest": ids_digest(ids),
@@ -113,7 +116,7 @@ def collect_shard(model: VisionModel, shard: tuple[int, int], *, layer, source, 
 
 
 def _run(model, layer, source, root, todo, meta, workers, progress) -> None:
-    sampler = Sampler(model, layer, meta["attribution"])
+    sampler = Sampler(model, layer, meta["attribution"], meta.get("autocast"))
     indices = [i for first, end in todo for i in range(first, end)]
     bar = tqdm(total=len(indices), desc=f"collect {layer}", unit="img", disable=not progress)
     stream = prefetch(source, indices, workers, ahead=max(2 * meta["batch_size"], 8))
