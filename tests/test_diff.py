@@ -167,3 +167,13 @@ def test_a_site_with_a_second_model_has_the_diff_page(digits, reinitialized, ima
     assert result["model_b"] == "digits_cnn [layer2 re-initialized]" and result["layer_b"] == "layer3"
     assert f'{result["map"]["heldout_r2"]:.3f}' in page and 'src="diff/diff.png"' in page
     assert 'href="diff.html"' in (tmp_path / "index.html").read_text()
+
+
+def test_a_site_whose_second_model_lacks_the_layer_stops_before_any_stage(digits, images, tmp_path):
+    from deepscope.app import SiteConfig, build_site
+    from deepscope.errors import DeepscopeError
+
+    with pytest.raises(DeepscopeError, match="give --layers a layer both models have"):
+        build_site(digits, tmp_path, SiteConfig(layers=["layer2"]), images=images, progress=False,
+                   model_b=load_model("digits_vit"))
+    assert not (tmp_path / ".build").exists()

@@ -80,7 +80,7 @@ def build_site(model: VisionModel, out: str | os.PathLike, cfg: SiteConfig | Non
     layers = list(specs)
     channels_of = {layer: cfg.channels or list(range(spec.channels)) for layer, spec in specs.items()}
     base = f"{model.name}|{_files_digest(files, folder)}"
-    diffed = diff_layer(model, layers) if model_b is not None else None
+    diffed = diff_layer(model, model_b, layers) if model_b is not None else None
     plan = stage_costs(cfg, specs, len(files))
     if diffed:  # two models' activations and icons: about two atlases
         plan = {**plan, "diff": 2 * atlas_cost(cfg, specs[diffed], len(files))}

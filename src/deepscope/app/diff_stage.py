@@ -10,6 +10,7 @@ from deepscope.app.config import SiteConfig
 from deepscope.app.html import SiteInfo, esc, write_page
 from deepscope.app.paths import work_dir
 from deepscope.atlas.icons import IconSettings
+from deepscope.errors import DeepscopeError
 from deepscope.models.layout import layer_spec
 from deepscope.models.vision_model import VisionModel
 
@@ -18,9 +19,21 @@ DIFF_DIR = "diff"
 SHOWN = 12  # cells listed on the page: the most changed ones
 
 
-def diff_layer(model: VisionModel, layers: list[str]) -> str | None:
-    """The layer a site diffs: its first with a spatial map (None: none has one)."""
-    return next((layer for layer in layers if layer_spec(model, layer).spatial), None)
+def diff_layer(model: VisionModel, model_b: VisionModel, layers: list[str]) -> str | None:
+    """The layer a site diffs: its first with a spatial map in both models (None: no layer has a map in
+    `model`; an error naming the fix when `model_b` has none of them)."""
+    from deepscope.diff import side
+
+    spatial = [layer for layer in layers if layer_spec(model, layer).spatial]
+    for layer in spatial:
+        try:
+            return side(model_b, layer, "b").layer
+        except DeepscopeError:
+            continue
+    if spatial:
+        raise DeepscopeError(f"the second model ({model_b.name}) has no spatial layer named like the site's "
+                             f"({', '.join(spatial)}); give --layers a layer both models have, or leave --model-b out")
+    return None
 
 
 def diff_summary(site: Path) -> Path:
