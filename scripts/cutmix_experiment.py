@@ -28,7 +28,8 @@ VARIANTS = ("plain", "cutmix")
 
 def diff(out: Path, variant: str, layer: str, samples: Path, args) -> dict:
     folder = out / f"diff-{variant}-{layer}"
-    extra = (["--steps", str(args.steps)] if layer == args.layer  # the control: fewer images, no icons, no classes
+    extra = (["--steps", str(args.steps), "--icon-size", str(args.icon_size), "--limit", str(args.images)]
+             if layer == args.layer  # the control layer: fewer images, no icons, no classes
              else ["--no-icons", "--no-attribution", "--limit", str(args.control_images)])
     code = deepscope(["diff", "--model", "efficientnet_lite0", "--layer", layer, "--weights-b", str(out / f"{variant}.pt"),
                       "--images", str(samples), "--out", str(folder), "--positions", str(args.positions),
@@ -60,9 +61,11 @@ def main() -> None:
     parser.add_argument("--layer", default="blocks.5")
     parser.add_argument("--control-layer", default="blocks.4")
     parser.add_argument("--positions", type=int, default=8)
-    parser.add_argument("--grid", type=int, default=12)
-    parser.add_argument("--steps", type=int, default=128)
-    parser.add_argument("--control-images", type=int, default=250)
+    parser.add_argument("--grid", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=48)
+    parser.add_argument("--icon-size", type=int, default=64)
+    parser.add_argument("--images", type=int, default=400, help="ImageNet samples diffed (the first N)")
+    parser.add_argument("--control-images", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     data, out = Path(args.data), Path(args.out)
