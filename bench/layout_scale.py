@@ -2,7 +2,8 @@
 
     python bench/layout_scale.py --store STORE [--sizes 10000,30000,100000] [--fit-limit 30000]
 
-Reads the activations of an atlas store, times a full UMAP fit on the first random N of them for
+Reads the activations of an atlas store, warms numba up (UMAP's fit and transform compile on
+first use), then times a full UMAP fit on the first random N of them for
 each size, and a sampled fit (`fit_limit` activations fitted, the rest placed by `transform`, as
 `deepscope.atlas.layout` does above its limit) for the sizes above the limit. On the sizes where
 both run, the trustworthiness (scikit-learn, k=10, on a fixed random subset) of each layout is
@@ -64,6 +65,7 @@ def main() -> None:
                                  "channels": int(acts_all.shape[1])}, args.resume)
     results.data["environment"] = environment(1)
     order = np.random.default_rng(args.seed).permutation(len(acts_all))
+    timed(acts_all[order[:1000]], 500, args.seed)  # numba compiles UMAP's fit and transform once, untimed
     for n in sizes:
         name = f"n{n}"
         if results.has(name):
