@@ -49,9 +49,8 @@ def train(variant: str, images: torch.Tensor, labels: torch.Tensor, size: int) -
     model = load_model("efficientnet_lite0")
     front, rest = frozen_and_trained(model.net)
     model.requires_grad_(False)
-    params = [p for p in rest.parameters()]
-    for p in params:
-        p.requires_grad_(True)
+    rest.requires_grad_(True)
+    params = list(rest.parameters())
     optimizer = torch.optim.AdamW(params, lr=SETTINGS["lr"], weight_decay=SETTINGS["weight_decay"])
     augment = v2.Compose([v2.RandomResizedCrop(size, scale=SETTINGS["crop_scale"], antialias=True),
                           v2.RandomHorizontalFlip()])
@@ -112,7 +111,6 @@ def main() -> None:
         (out / f"{variant}.pt.tmp").replace(out / f"{variant}.pt")
         report["runs"][variant] = record
         write_json(report_path, report)
-    write_json(report_path, report)
     print(json.dumps(report, indent=1))
 
 
