@@ -73,6 +73,7 @@ def main() -> None:
         acts = acts_all[order[:n]]
         full, full_s = timed(acts, None, args.seed)
         row = {"activations": n, "full_fit_s": round(full_s, 1)}
+        print(f"{n} activations: full fit {full_s:.1f} s", flush=True)
         limit = args.fit_limit if n > args.fit_limit else (n // 3 if n in compare else None)
         if limit:
             sampled, sampled_s = timed(acts, limit, args.seed)

@@ -225,6 +225,27 @@ def test_half_sent_requests_do_not_block_others_and_are_closed_after_the_timeout
         server.server_close()
 
 
+def test_never_finished_requests_are_capped_the_longest_waiting_closed_first(served):
+    """However many clients never finish their request, at most `pending` wait at once (each holds a
+    file descriptor until its timeout): beyond that the one waiting longest is closed."""
+    site, _port = served
+    server = make_server(site, 0, quiet=True, workers=2, timeout=60.0, pending=8)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        slow = [_half_sent(port) for _ in range(40)]
+        assert get(port, "/") == (200, b"<h1>overview</h1>")  # a normal client still gets in
+        time.sleep(0.3)
+        closed = [_closed_by_server(sock, 0.2) for sock in slow]
+        assert sum(closed) == 40 - 8 + 1, "the cap of 8 waiting connections is not held"  # + one for the GET
+        assert not closed[-1], "the newest connection was closed instead of the longest-waiting one"
+    finally:
+        for sock in slow:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_client_that_disconnects_costs_one_line_not_a_traceback(served, capfd):
     site, _port = served
     server = make_server(site, 0, quiet=False)

@@ -5,7 +5,9 @@ answers 403 unless it lies inside the site's real path, and 404 for any name sta
 (`.build/`, `.work/`: the build's own state); only GET and HEAD are served. Connections are read by
 one thread and answered by `WORKERS` daemon threads (`serving.PooledHTTPServer`); the kernel queues
 up to `BACKLOG` before they are accepted; a connection that has not sent its request within
-`TIMEOUT_S` seconds, or stalls that long while its answer is sent, is closed.
+`TIMEOUT_S` seconds, or stalls that long while its answer is sent, is closed; at most
+`pending_limit()` connections wait for their request at once (the longest-waiting one is closed
+to make room), so never-finished requests cannot exhaust file descriptors.
 """
 from __future__ import annotations
 
@@ -26,6 +28,18 @@ HOST = "127.0.0.1"
 WORKERS = 32  # connections served at once
 TIMEOUT_S = 5.0  # seconds a connection may take to send its request, or stall while answered
 BACKLOG = 1024  # connections the kernel queues before they are accepted
+
+
+def pending_limit() -> int:
+    """Connections that may wait for their request at once: 512, or half the process's file
+    descriptors where fewer are allowed."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 512
+    return 512 if soft == resource.RLIM_INFINITY else max(16, min(512, soft // 2))
 
 
 def inside(root: Path, url_path: str) -> Path | None:
@@ -94,7 +108,7 @@ def check_port(port: int, *, any_free: bool = True) -> None:
 
 
 def make_server(site: str | os.PathLike, port: int = 8000, quiet: bool = False, *, workers: int = WORKERS,
-                timeout: float = TIMEOUT_S) -> PooledHTTPServer:
+                timeout: float = TIMEOUT_S, pending: int | None = None) -> PooledHTTPServer:
     """A server for `site` bound to 127.0.0.1:`port` (0 picks a free port); call `serve_forever()`."""
     check_port(port)
     root = Path(os.path.realpath(site))
@@ -102,7 +116,7 @@ def make_server(site: str | os.PathLike, port: int = 8000, quiet: bool = False, 
         raise DeepscopeError(f"{str(site)!r} is not a site folder (no index.html); build one with `deepscope site`")
     try:
         return PooledHTTPServer((HOST, port), partial(SiteHandler, root=root), workers=workers, timeout=timeout,
-                                backlog=BACKLOG, quiet=quiet)
+                                backlog=BACKLOG, pending=pending or pending_limit(), quiet=quiet)
     except OSError as err:
         reason = "already in use (another server runs there)" if err.errno == errno.EADDRINUSE else (err.strerror or str(err))
         raise DeepscopeError(f"cannot listen on {HOST}:{port}: {reason}; choose another port with --port N") from err

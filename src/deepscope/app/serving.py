@@ -3,7 +3,9 @@
 One thread reads every connection's request head without blocking (a selector over all of them);
 a connection whose head is complete goes to one of `workers` daemon threads, which answer it. A
 connection that has not sent a complete head `timeout` seconds after it was accepted (a half-sent
-or trickled request) is closed, so slow clients hold neither a thread nor a worker, and a client
+or trickled request) is closed, so slow clients hold neither a thread nor a worker; at most
+`pending` connections wait for their head at once (beyond that the one waiting longest is closed),
+so a flood of never-finished requests cannot use up the process's file descriptors. A client
 that goes away costs one log line (none when quiet), never a traceback.
 """
 from __future__ import annotations
@@ -27,8 +29,10 @@ class PooledHTTPServer(HTTPServer):
     """An HTTP server for GET and HEAD whose request heads are gathered by one thread and answered
     by `workers` daemon threads; the handler is built with `head=` (the bytes read)."""
 
-    def __init__(self, address, handler, *, workers: int, timeout: float, backlog: int, quiet: bool = False):
+    def __init__(self, address, handler, *, workers: int, timeout: float, backlog: int, pending: int,
+                 quiet: bool = False):
         self.request_queue_size, self.connection_timeout, self.quiet = backlog, timeout, quiet
+        self.pending_limit = max(1, pending)
         self._ready: queue.SimpleQueue = queue.SimpleQueue()  # (socket, address, head) for the workers
         self._arrivals: queue.SimpleQueue = queue.SimpleQueue()  # accepted sockets for the gatherer
         self._threads: list[threading.Thread] = []
@@ -58,6 +62,10 @@ class PooledHTTPServer(HTTPServer):
                     self._wake_recv.recv(4096)
                     while not self._arrivals.empty():
                         sock, address = self._arrivals.get()
+                        if len(pending) >= self.pending_limit:
+                            oldest = min(pending, key=lambda s: pending[s][2])
+                            self._drop(selector, pending, oldest,
+                                       f"closed: more than {self.pending_limit} connections waiting for a request")
                         sock.setblocking(False)
                         selector.register(sock, selectors.EVENT_READ)
                         pending[sock] = (address, bytearray(), time.monotonic() + self.connection_timeout)
