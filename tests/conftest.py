@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(int(os.environ.get("DEEPSCOPE_TEST_THREADS", "2")))
+torch.set_num_threads(int(os.environ.get("DEEPSCOPE_TEST_THREADS", "1")))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DEEPSCOPE_SHARED_DATA", REPO.parent / "shared" / "data"))

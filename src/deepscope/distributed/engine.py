@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -24,8 +26,24 @@ ENGINES = ("local", "ray")
 RETRIES = 3  # restarts of a dead worker, and retries of the task it was running
 
 
+AUTH_HINT = ("if the cluster uses token authentication, set RAY_AUTH_MODE=token and give the token as "
+             "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token")
+
+
+def token_at_hand() -> bool:
+    """Whether a Ray authentication token is given (environment) or saved (~/.ray/auth_token)."""
+    return bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+                or (Path.home() / ".ray" / "auth_token").is_file())
+
+
 def require_ray():
-    """The `ray` module, or a clear error naming the extra to install."""
+    """The `ray` module, or a clear error naming the extra to install.
+
+    Clusters started by `ray start` use token authentication, which a client only sends when
+    RAY_AUTH_MODE=token is set before Ray is imported: it is set here when a token is at hand and
+    the environment says nothing (a client with a token also joins a cluster without authentication)."""
+    if "ray" not in sys.modules and "RAY_AUTH_MODE" not in os.environ and token_at_hand():
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
         import ray
     except ImportError:
@@ -144,7 +162,7 @@ class RayEngine:
                 ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
         except ConnectionError as err:
             raise DeepscopeError(f"cannot join the Ray cluster at {self.address!r} ({err}); check --address "
-                                 "or leave it out for a local Ray") from None
+                                 f"or leave it out for a local Ray; {AUTH_HINT}") from None
         self._owns_ray = True
 
     def __exit__(self, *exc) -> None:
