@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -107,6 +108,20 @@ def prefetch(source: ImageSource, indices: Iterable[int], workers: int | None, a
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def take(stream: Iterator[tuple[int, Any, str | None]], count: int
+         ) -> tuple[list[tuple[int, Any]], list[tuple[int, str]]]:
+    """The next `count` items of a `prefetch` stream, split: (index, item) of the readable ones and
+    (index, reason) of the others."""
+    readable, unreadable = [], []
+    for _ in range(count):
+        index, item, error = next(stream)
+        if item is None:
+            unreadable.append((index, error))
+        else:
+            readable.append((index, item))
+    return readable, unreadable
 
 
 SOURCES_MANIFEST = "sources.json"  # {"groups": {relative path: source id}} beside a folder's images

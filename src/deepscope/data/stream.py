@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from deepscope.data.sources import ImageSource, files_source, prefetch
+from deepscope.data.sources import ImageSource, files_source, prefetch, take
 from deepscope.errors import DeepscopeError
 
 
@@ -45,16 +45,9 @@ def iter_batches(files: Sequence[Path] | ImageSource, size: int, batch_size: int
     stream = prefetch(source, range(start, total), workers or None, ahead=2 * batch_size)
     for first in range(start, total, batch_size):
         stop = min(first + batch_size, total)
-        images, indices, skipped = [], [], []
-        for _ in range(first, stop):
-            index, image, error = next(stream)
-            if image is None:
-                skipped.append((index, error))
-            else:
-                images.append(image)
-                indices.append(index)
-        stacked = torch.stack(images) if images else torch.zeros(0, 3, size, size)
-        yield Batch(first, stop, indices, stacked, skipped)
+        readable, skipped = take(stream, stop - first)
+        stacked = torch.stack([image for _, image in readable]) if readable else torch.zeros(0, 3, size, size)
+        yield Batch(first, stop, [index for index, _ in readable], stacked, skipped)
 
 
 def skipped_summary(skipped: Sequence[tuple[str, str]], total: int) -> str:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from deepscope.atlas.collection.forward import Sampler
 from deepscope.atlas.collection.sampling import positions_for
 from deepscope.atlas.collection.store import ActivationStore, ids_digest, shard_ranges
-from deepscope.data.sources import ImageSource, as_source, prefetch
+from deepscope.data.sources import ImageSource, as_source, prefetch, take
 from deepscope.diff.sides import Side
 from deepscope.errors import DeepscopeError
 from deepscope.jobs import Job, write_bytes
@@ -118,12 +118,12 @@ def _run(a: Side, b: Side, source: ImageSource, job: Job, todo, settings: dict, 
         parts: dict[str, list] = {k: [] for k in ARRAYS}
         failed = []
         for start in range(first, end, size):  # a batch: the readable ones of `size` images
-            items = [next(stream) for _ in range(start, min(start + size, end))]
-            failed += [{"index": i, "id": source.ids[i], "reason": error} for i, pair, error in items if pair is None]
-            batch = [(i, pair) for i, pair, _ in items if pair is not None]
+            count = min(size, end - start)
+            batch, skipped = take(stream, count)
+            failed += [{"index": i, "id": source.ids[i], "reason": error} for i, error in skipped]
             if batch:
                 _sample(a, b, samplers, batch, settings, parts)
-            bar.update(len(items))
+            bar.update(count)
         arrays = {k: np.concatenate(v) for k, v in parts.items() if v}
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)

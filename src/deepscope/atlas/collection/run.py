@@ -22,7 +22,7 @@ from deepscope.atlas.collection.store import (
     shard_ranges,
     write_shard,
 )
-from deepscope.data.sources import as_source, prefetch
+from deepscope.data.sources import as_source, prefetch, take
 from deepscope.errors import DeepscopeError
 from deepscope.models.layout import SPATIAL, require_layout
 from deepscope.models.vision_model import VisionModel
@@ -123,22 +123,18 @@ def _run(model, layer, source, root, todo, meta, workers, progress) -> None:
     unreadable = 0
     for first, end in todo:
         arrays: dict[str, list] = {k: [] for k in ("acts", "image", "pos", "attr")}
-        failed, batch = [], []
+        failed = []
         if shard_done(root, first, end):  # another process collecting this store finished it meanwhile
-            for _ in range(first, end):
-                next(stream)
+            take(stream, end - first)
             bar.update(end - first)
             continue
-        for position in range(first, end):
-            index, image, error = next(stream)
-            if image is None:
-                failed.append({"index": index, "id": source.ids[index], "reason": error})
-            else:
-                batch.append((index, image))
-            if len(batch) == meta["batch_size"] or (position == end - 1 and batch):
+        for start in range(first, end, meta["batch_size"]):  # a batch: the readable ones of batch_size images
+            count = min(meta["batch_size"], end - start)
+            batch, skipped = take(stream, count)
+            failed += [{"index": i, "id": source.ids[i], "reason": error} for i, error in skipped]
+            if batch:
                 _sample_batch(sampler, batch, meta, arrays)
-                batch = []
-            bar.update(1)
+            bar.update(count)
         write_shard(root, first, end, _concat(arrays, meta), failed)
         unreadable += len(failed)
         if unreadable:
