@@ -270,3 +270,17 @@ def test_default_engine_never_imports_ray_and_a_missing_ray_is_named(digits, ima
         pass
     with pytest.raises(DeepscopeError, match="need --engine ray"), open_engine("local", address="127.0.0.1:6379"):
         pass
+
+
+def test_a_client_sends_its_token_only_when_one_is_at_hand_and_nothing_is_said(tmp_path):
+    """Clusters from `ray start` want token authentication, which a client sends only with
+    RAY_AUTH_MODE=token: chosen when a token is given or saved, never over the user's setting."""
+    from deepscope.distributed.engine import client_auth_mode
+
+    assert client_auth_mode({}, tmp_path) is None
+    assert client_auth_mode({"RAY_AUTH_TOKEN": "abc"}, tmp_path) == "token"
+    assert client_auth_mode({"RAY_AUTH_TOKEN_PATH": "/some/file"}, tmp_path) == "token"
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("abc")
+    assert client_auth_mode({}, tmp_path) == "token"
+    assert client_auth_mode({"RAY_AUTH_MODE": "disabled"}, tmp_path) is None

@@ -30,10 +30,13 @@ AUTH_HINT = ("if the cluster uses token authentication, set RAY_AUTH_MODE=token 
              "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token")
 
 
-def token_at_hand() -> bool:
-    """Whether a Ray authentication token is given (environment) or saved (~/.ray/auth_token)."""
-    return bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
-                or (Path.home() / ".ray" / "auth_token").is_file())
+def client_auth_mode(environ=os.environ, home: Path | None = None) -> str | None:
+    """"token" when the environment sets no RAY_AUTH_MODE and a Ray authentication token is given
+    (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH) or saved (~/.ray/auth_token); else None (leave it)."""
+    if "RAY_AUTH_MODE" in environ:
+        return None
+    saved = (home or Path.home()) / ".ray" / "auth_token"
+    return "token" if environ.get("RAY_AUTH_TOKEN") or environ.get("RAY_AUTH_TOKEN_PATH") or saved.is_file() else None
 
 
 def require_ray():
@@ -42,8 +45,8 @@ def require_ray():
     Clusters started by `ray start` use token authentication, which a client only sends when
     RAY_AUTH_MODE=token is set before Ray is imported: it is set here when a token is at hand and
     the environment says nothing (a client with a token also joins a cluster without authentication)."""
-    if "ray" not in sys.modules and "RAY_AUTH_MODE" not in os.environ and token_at_hand():
-        os.environ["RAY_AUTH_MODE"] = "token"
+    if "ray" not in sys.modules and (mode := client_auth_mode()):
+        os.environ["RAY_AUTH_MODE"] = mode
     try:
         import ray
     except ImportError:
