@@ -9,8 +9,6 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-import torch
-
 from deepscope.viz.output import write_atomic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,6 +25,8 @@ def choose_threads(requested: str) -> int:
 
 def environment(threads: int) -> dict:
     """What the numbers were measured on."""
+    import torch  # here, so that a bench can set up the process (deepscope.memory) before torch loads
+
     def version(pkg):
         try:
             return metadata.version(pkg)

@@ -7,6 +7,8 @@ byte for byte against the single-process one. Ray's start-up (ray.init and the w
 model) is timed apart and left out of the per-image figures. The CPU seconds of the processes doing
 the work (the process itself, or the Ray workers) are read from /proc: CPU ms per image and the
 cores a configuration got (CPU seconds / wall seconds) say how much of a slowdown is the machine's.
+Every process runs with `deepscope.memory.tune()`, as the command line does
+(`DEEPSCOPE_TUNE_MEMORY=0 python bench/scale.py` runs them all with the allocator's defaults).
 
     nice python bench/scale.py                        # 256 ImageNet samples, Lite0 blocks.5, 3 rounds
     nice python bench/scale.py --images 128 --rounds 5
@@ -22,6 +24,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from deepscope import memory
+
+TUNED = memory.tune()  # what the command line does, in the driver; the Ray workers tune themselves
 
 import torch
 
@@ -92,7 +98,7 @@ def main() -> None:
     model = load_model("efficientnet_lite0")
     config = {k: v for k, v in vars(args).items() if k not in ("out", "folder")}
     results = Results(Path(args.out), config, resume=False)
-    results.data["environment"] = environment(1)
+    results.data["environment"] = {**environment(1), "memory_tuned": TUNED}
     engines, startup = start_engines(model, threads=1)
     engines["single"] = None
     times: dict[str, list[float]] = {name: [] for name in CONFIGS}

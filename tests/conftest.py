@@ -3,6 +3,11 @@ import os
 from pathlib import Path
 
 import pytest
+
+from deepscope import memory
+
+memory.tune()  # as the command line does, before torch is imported
+
 import torch
 
 torch.set_num_threads(int(os.environ.get("DEEPSCOPE_TEST_THREADS", "1")))

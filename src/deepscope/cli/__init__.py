@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
+from deepscope import memory
 from deepscope.cli.common import Parser
 from deepscope.errors import DeepscopeError
 
@@ -35,6 +36,7 @@ def build_parser(commands: list[str] | None = None) -> Parser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; user errors print one line (no traceback) and exit with status 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    memory.tune()  # before torch is imported (deepscope.memory)
     named = f"{argv[0].replace('-', '_')}_cmd" if argv else ""
     try:  # `deepscope CMD ...` builds the parser of CMD alone
         args = build_parser([named] if named in COMMANDS else None).parse_args(argv)
