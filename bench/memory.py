@@ -23,10 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+from deepscope import memory
+
+TUNED = memory.tune()  # first of all, before torch loads; a no-op in the untuned processes (DEEPSCOPE_TUNE_MEMORY=0)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, SHARED_DATA, Results, environment
-
-from deepscope import memory
 
 WORKLOADS = ("collect", "examples", "render")
 
@@ -38,7 +40,6 @@ def faults() -> int:
 
 def measure(workload: str, folder: str) -> dict:
     """Run `workload` once to warm up and once timed, in this process."""
-    tuned = memory.tune()
     import tempfile
 
     import torch
@@ -70,7 +71,7 @@ def measure(workload: str, folder: str) -> dict:
     before, cpu, start = faults(), time.process_time(), time.perf_counter()
     run(False)
     return {"seconds": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
-            "faults": faults() - before, "tuned": tuned}
+            "faults": faults() - before, "tuned": TUNED}
 
 
 def in_process(workload: str, tuned: bool, folder: str) -> dict:
