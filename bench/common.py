@@ -46,6 +46,12 @@ def environment(threads: int) -> dict:
     }
 
 
+def proc_stat(pid: int | str = "self") -> list[str]:
+    """The fields of `/proc/PID/stat` after the command name (Linux): [7] minor page faults,
+    [11] and [12] user and system CPU time in clock ticks."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _git(*args: str) -> str | None:
     """Output of a git command in the repository (None outside a checkout)."""
     try:

@@ -20,6 +20,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,20 +29,18 @@ from deepscope import memory
 TUNED = memory.tune()  # first of all, before torch loads; a no-op in the untuned processes (DEEPSCOPE_TUNE_MEMORY=0)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED_DATA, Results, environment
+from common import RESULTS, SHARED_DATA, Results, environment, proc_stat
 
 WORKLOADS = ("collect", "examples", "render")
 
 
 def faults() -> int:
     """Minor page faults of this process so far (Linux /proc)."""
-    return int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[7])
+    return int(proc_stat()[7])
 
 
 def measure(workload: str, folder: str) -> dict:
     """Run `workload` once to warm up and once timed, in this process."""
-    import tempfile
-
     import torch
 
     from deepscope.models import load_model
@@ -74,7 +73,7 @@ def measure(workload: str, folder: str) -> dict:
             "faults": faults() - before, "tuned": TUNED}
 
 
-def in_process(workload: str, tuned: bool, folder: str) -> dict:
+def in_fresh_process(workload: str, tuned: bool, folder: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in (memory.HUGE_PAGES, memory.OFF)}
     if not tuned:
         env[memory.OFF] = "0"
@@ -104,7 +103,7 @@ def main() -> None:
         runs: dict[str, list[dict]] = {"untuned": [], "tuned": []}
         for r in range(args.rounds):
             for name in (("untuned", "tuned") if r % 2 == 0 else ("tuned", "untuned")):
-                runs[name].append(in_process(workload, name == "tuned", args.folder))
+                runs[name].append(in_fresh_process(workload, name == "tuned", args.folder))
                 print(f"{workload} round {r} {name}: {runs[name][-1]}", flush=True)
         median = {name: {key: statistics.median(run[key] for run in rs) for key in ("seconds", "cpu_s", "faults")}
                   for name, rs in runs.items()}

@@ -32,7 +32,7 @@ TUNED = memory.tune()  # what the command line does, in the driver; the Ray work
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED_DATA, Results, environment
+from common import RESULTS, SHARED_DATA, Results, environment, proc_stat
 
 from deepscope.atlas.collection import collect
 from deepscope.distributed import RayEngine, require_ray
@@ -51,7 +51,7 @@ def cpu_seconds(pids: list[int]) -> float:
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = proc_stat(pid)
         total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
